@@ -1,0 +1,33 @@
+"""One error type with a stable code, shared by the CLI, the server and the add-on's messages."""
+from __future__ import annotations
+
+
+class EdnError(Exception):
+    """A problem the user can act on: `code` is stable (API clients switch on it), `message` says
+    what went wrong and what to do about it, naming the file or parameter involved."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+# Stable codes. Keep in sync with the README's troubleshooting table.
+MEDIA_NOT_FOUND = "MEDIA_NOT_FOUND"
+MEDIA_UNREADABLE = "MEDIA_UNREADABLE"
+NO_FRAMES = "NO_FRAMES"
+BAD_RANGE = "BAD_RANGE"
+NO_PERSON = "NO_PERSON"
+NO_ANKLES = "NO_ANKLES"
+POSE_MODEL_MISSING = "POSE_MODEL_MISSING"
+POSE_MODEL_INVALID = "POSE_MODEL_INVALID"
+BAD_PARAMS = "BAD_PARAMS"
+BAD_POSE_FILE = "BAD_POSE_FILE"
+RENDERER_MISSING = "RENDERER_MISSING"
+CANCELLED = "CANCELLED"

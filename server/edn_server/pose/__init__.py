@@ -1,0 +1,1 @@
+"""Pose pipeline: detect → smooth → normalize → render label images."""

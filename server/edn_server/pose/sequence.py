@@ -1,0 +1,101 @@
+"""A clip's poses and the npz file format every pose command reads and writes."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_file
+from ..errors import BAD_POSE_FILE, EdnError
+from .landmarks import NUM_LANDMARKS
+
+REQUIRED_KEYS = ("keypoints", "detected", "fps", "size")
+
+
+@dataclasses.dataclass
+class PoseSequence:
+    """Per-frame keypoints of one person.
+
+    keypoints: (frames, 33, 4) float32 of [x, y, z, visibility]; x and y in pixels of a frame of
+        `size`, z in MediaPipe's relative depth units, visibility in 0..1.
+    detected: (frames,) bool, False where the detector found nobody (keypoints there are
+        interpolated when `interpolated` is set, else zeros).
+    fps: frames per second of the source.
+    size: (width, height) of the frame the pixels refer to.
+    interpolated: (frames,) bool, frames whose keypoints were filled in from neighbours.
+    frame_start: index of the first frame in the source clip (0-based).
+    """
+
+    keypoints: np.ndarray
+    detected: np.ndarray
+    fps: float
+    size: tuple[int, int]
+    interpolated: np.ndarray | None = None
+    frame_start: int = 0
+
+    def __post_init__(self) -> None:
+        self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
+        self.detected = np.asarray(self.detected, dtype=bool)
+        if self.interpolated is None:
+            self.interpolated = np.zeros(len(self.detected), dtype=bool)
+        self.interpolated = np.asarray(self.interpolated, dtype=bool)
+        self.size = (int(self.size[0]), int(self.size[1]))
+        self.fps = float(self.fps)
+        frames = len(self.detected)
+        if self.keypoints.shape != (frames, NUM_LANDMARKS, 4) or self.interpolated.shape != (frames,):
+            raise ValueError(
+                f"keypoints {self.keypoints.shape}, detected {self.detected.shape} and interpolated "
+                f"{self.interpolated.shape} do not describe the same {frames} frames of {NUM_LANDMARKS} landmarks"
+            )
+
+    def __len__(self) -> int:
+        return len(self.detected)
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Frames with keypoints: detected, or filled in from detected neighbours."""
+        return self.detected | self.interpolated
+
+    def replace(self, **changes) -> "PoseSequence":
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a reader never finds a half-written file under `path`."""
+        path = Path(path)
+        with atomic_file(path, suffix=".npz") as tmp:
+            np.savez_compressed(
+                tmp,
+                keypoints=self.keypoints,
+                detected=self.detected,
+                fps=np.float64(self.fps),
+                size=np.asarray(self.size, dtype=np.int32),
+                interpolated=self.interpolated,
+                frame_start=np.int64(self.frame_start),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PoseSequence":
+        path = Path(path)
+        if not path.is_file():
+            raise EdnError(BAD_POSE_FILE, f"Pose file {path} does not exist. Create it with `edn pose extract VIDEO -o {path.name}`.")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in REQUIRED_KEYS if k not in data]
+                if missing:
+                    raise EdnError(BAD_POSE_FILE, f"{path} is not an edn pose file: it lacks {', '.join(missing)}. Create it with `edn pose extract`.")
+                return cls(
+                    keypoints=data["keypoints"],
+                    detected=data["detected"],
+                    fps=float(data["fps"]),
+                    size=tuple(int(v) for v in data["size"]),
+                    interpolated=data["interpolated"] if "interpolated" in data else None,
+                    frame_start=int(data["frame_start"]) if "frame_start" in data else 0,
+                )
+        except EdnError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+            raise EdnError(BAD_POSE_FILE, f"{path} could not be read as a pose file ({exc}). Extract the poses again with `edn pose extract`.") from exc

@@ -1,0 +1,45 @@
+"""Progress reporting shared by the CLI (tqdm) and the server (a callback into the job store)."""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from .errors import CANCELLED, EdnError
+
+
+class Progress(Protocol):
+    def __call__(self, done: int, total: int, stage: str) -> None: ...
+
+
+def no_progress(done: int, total: int, stage: str) -> None:
+    """The default: report nothing."""
+
+
+def check_cancelled(cancelled: Callable[[], bool] | None) -> None:
+    """Raise CANCELLED between units of work (frames, steps) when the caller asked to stop."""
+    if cancelled is not None and cancelled():
+        raise EdnError(CANCELLED, "The job was cancelled; nothing was written.")
+
+
+class TqdmProgress:
+    """A Progress that draws one tqdm bar per stage on stderr."""
+
+    def __init__(self, disable: bool = False):
+        self._bar = None
+        self._stage = None
+        self._disable = disable
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        from tqdm import tqdm
+
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=total, desc=stage, unit="frame", disable=self._disable, leave=True)
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
