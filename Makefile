@@ -25,7 +25,7 @@ samples: setup
 	$(EDN) samples
 
 demo: setup
-	$(PY) -m edn_server.demo --out out
+	$(PY) -m edn_server.demo --out out $(if $(SOURCE),--source $(SOURCE)) $(if $(TARGET),--target $(TARGET))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
