@@ -13,13 +13,13 @@ setup: $(STAMP) models
 $(STAMP): server/pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 mediapipe==1.2.3 'numpy<2' bpy==5.0.1 tqdm pytest ruff matplotlib
+	$(PY) -m pip install -q torch==2.13.0 mediapipe==1.2.3 'numpy<2' bpy==5.0.1 tqdm pytest ruff matplotlib fastapi uvicorn
 	$(PY) -m pip install -q --no-deps -e server
 	@touch $@
 
 # A PoseLandmarker bundle in the user cache; copied from ../shared/models when it exists (saves a build).
 models: $(STAMP)
-	$(EDN) models ensure --variant full $(if $(wildcard $(SHARED_MODELS)/*.task),--from-dir $(SHARED_MODELS),)
+	$(EDN) pose model --variant full $(if $(wildcard $(SHARED_MODELS)/*.task),--from-dir $(SHARED_MODELS),)
 
 samples: setup
 	$(EDN) samples

@@ -208,7 +208,7 @@ def test_nothing_found_and_no_network_says_how_to_get_it(isolated):
         offline("heavy", from_dir=isolated.parent / "empty")
     message = err.value.message
     assert err.value.code == POSE_MODEL_MISSING
-    for hint in (str(isolated), "pose_landmarker_heavy.task", "EDN_POSE_MODELS", "edn models ensure", "empty"):
+    for hint in (str(isolated), "pose_landmarker_heavy.task", "EDN_POSE_MODELS", "edn pose model", "empty"):
         assert hint in message, hint
 
 

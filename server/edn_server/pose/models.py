@@ -84,8 +84,8 @@ def load_check(path: str | os.PathLike, label: str | None = None) -> Path:
     path = Path(path)
     label = label or str(path)
     if not path.is_file():
-        raise EdnError(POSE_MODEL_MISSING, f"The pose model {label} does not exist; check the path or run `edn models ensure`.")
-    fix = "delete it and run `edn models ensure` to fetch a good copy"
+        raise EdnError(POSE_MODEL_MISSING, f"The pose model {label} does not exist; check the path or run `edn pose model`.")
+    fix = "delete it and run `edn pose model` to fetch a good copy"
     try:
         with zipfile.ZipFile(path) as bundle:
             missing = [name for name in BUNDLE_MEMBERS if name not in bundle.namelist()]
@@ -239,5 +239,5 @@ def ensure_pose_model(variant: str = "full", path: str | os.PathLike | None = No
 
     raise EdnError(POSE_MODEL_MISSING,
                    f"No PoseLandmarker '{variant}' model is available ({'; '.join(tried)}): put {name} in {cache_models_dir()}, "
-                   f"set EDN_POSE_MODELS to a folder holding it, or run `edn models ensure --variant {variant}` "
+                   f"set EDN_POSE_MODELS to a folder holding it, or run `edn pose model --variant {variant}` "
                    f"on a machine with internet and copy the file over.")
