@@ -5,15 +5,17 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager
-def atomic_file(final: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+def atomic_file(final: str | os.PathLike, suffix: str | None = None, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path beside `final`; on success it is renamed onto `final`, on error removed.
 
     `suffix` keeps the extension writers look at (numpy appends .npz, OpenCV picks codecs by it).
+    `mode` is applied before the rename: mkstemp creates files readable by their owner only, which
+    would leave results unreadable to other tools (Blender run as another user, a web server).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -23,6 +25,7 @@ def atomic_file(final: str | os.PathLike, suffix: str | None = None) -> Iterator
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

@@ -1,7 +1,8 @@
 """Progress reporting shared by the CLI (tqdm) and the server (a callback into the job store)."""
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from .errors import CANCELLED, EdnError
 

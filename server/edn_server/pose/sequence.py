@@ -59,7 +59,7 @@ class PoseSequence:
         """Frames with keypoints: detected, or filled in from detected neighbours."""
         return self.detected | self.interpolated
 
-    def replace(self, **changes) -> "PoseSequence":
+    def replace(self, **changes) -> PoseSequence:
         return dataclasses.replace(self, **changes)
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -78,7 +78,7 @@ class PoseSequence:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PoseSequence":
+    def load(cls, path: str | os.PathLike) -> PoseSequence:
         path = Path(path)
         if not path.is_file():
             raise EdnError(BAD_POSE_FILE, f"Pose file {path} does not exist. Create it with `edn pose extract VIDEO -o {path.name}`.")
