@@ -1,0 +1,158 @@
+"""Pose jobs: `extract_poses` (media → keypoints file + detection report) and `preview_poses`
+(source media + target → normalized stick-figure labels as numbered PNGs + mp4, for judging the
+normalization sliders before a long transfer)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..atomic import atomic_dir
+from ..errors import BAD_PARAMS, MEDIA_UNREADABLE, EdnError
+from ..jobs import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
+from ..pose.detect import STAGE as DETECT_STAGE
+from ..progress import check_cancelled
+
+RENDER_STAGE = "render labels"
+NORMALIZE_STAGE = "smooth and normalize"
+
+
+class ExtractParams(OutputParams):
+    model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant: lite is fastest, heavy most accurate")
+    num_poses: int = Field(1, ge=1, le=10, description="people tracked per frame; >1 helps in crowded clips, slower")
+    use_cache: bool = Field(True, description="reuse poses extracted earlier from the same media, range and settings")
+
+
+class Normalization(BaseModel):
+    """The paper's ankle-based mapping into the target's frame, plus the user's slider overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+    auto: bool = Field(True, description="apply the automatic scale and translation")
+    scale: float = Field(1.0, gt=0, le=10, description="multiplies the automatic scale")
+    offset_x: float = Field(0.0, description="shift right, in target pixels")
+    offset_y: float = Field(0.0, description="shift down, in target pixels")
+    mirror: bool = Field(False, description="mirror the motion left-right")
+
+
+class PreviewParams(ExtractParams):
+    target_poses: str | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
+    target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
+    normalization: Normalization = Field(default_factory=Normalization)
+    smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
+    video: bool = Field(True, description="also write labels.mp4")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PreviewParams:
+        if (self.target_poses is None) == (self.target_stats is None):
+            raise ValueError("give exactly one of target_poses (a pose file) or target_stats")
+        if self.target_poses is not None and not os.path.isabs(self.target_poses):
+            raise ValueError(f"target_poses {self.target_poses!r} must be an absolute path")
+        return self
+
+
+def _extract(ctx: JobContext, params: ExtractParams):
+    from ..pose.detect import DetectOptions, extract_poses
+
+    media = ctx.media
+    return extract_poses(media.path, model=params.model, start=media.start, end=media.end, fps=media.fps,
+                         progress=ctx.progress, cancelled=ctx.cancelled, use_cache=params.use_cache,
+                         options=DetectOptions(num_poses=params.num_poses))
+
+
+def _summary(seq) -> dict:
+    from ..pose.detect import describe_gaps
+
+    return {"frames": len(seq), "detected": int(seq.detected.sum()), "interpolated": int((seq.interpolated & ~seq.detected).sum()),
+            "frame_start": seq.frame_start, "fps": seq.fps, "size": list(seq.size), "report": describe_gaps(seq)}
+
+
+def run_extract(ctx: JobContext) -> dict:
+    seq = _extract(ctx, ctx.params)
+    poses = seq.save(ctx.output_dir / "poses.npz")
+    return {"poses": str(poses), "files": [str(poses)], **_summary(seq)}
+
+
+def target_stats(params: PreviewParams):
+    """The target's statistics from its pose file or from the given values; errors name the parameter."""
+    from ..pose.normalize import PoseStats
+    from ..pose.sequence import PoseSequence
+
+    field = "params.target_poses" if params.target_poses is not None else "params.target_stats"
+    try:
+        if params.target_poses is not None:
+            path = Path(params.target_poses)
+            return PoseStats.from_poses(PoseSequence.load(path), name=path.name)
+        return PoseStats.from_dict(params.target_stats)
+    except EdnError as exc:
+        raise FieldError(exc.code, exc.message, field) from exc
+    except (TypeError, ValueError, KeyError) as exc:
+        raise FieldError(BAD_PARAMS, f"{field} is not a valid set of target statistics ({exc}). Pass the stats saved with "
+                                     "a trained model, or a target pose file as target_poses.", field) from exc
+
+
+def validate_preview(media: ResolvedMedia | None, params: PreviewParams) -> None:
+    target_stats(params)  # a bad target file is answered at submit time, not after minutes of detection
+
+
+def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[Path, Path | None]:
+    """labels/<frame>.png (numbered by source frame) and labels.mp4; both appear only once complete."""
+    import cv2
+
+    from ..media import VideoWriter
+    from ..pose.render import render_label
+
+    width, height = seq.size
+    blank = np.zeros((height, width, 3), np.uint8)
+    video = out / "labels.mp4" if with_video else None
+    writer = VideoWriter(video, seq.fps, seq.size) if with_video else None
+    try:
+        with atomic_dir(out / "labels") as tmp:
+            for index in range(len(seq)):
+                check_cancelled(ctx.cancelled)
+                image = render_label(seq.keypoints[index], seq.size) if seq.usable[index] else blank
+                name = tmp / f"{seq.frame_start + index:06d}.png"
+                if not cv2.imwrite(str(name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                    raise EdnError(MEDIA_UNREADABLE, f"Could not write {name}: is the disk full or the folder read-only? "
+                                                     "Free space or choose another output_dir.")
+                if writer is not None:
+                    writer.write(image)
+                ctx.progress(index + 1, len(seq), RENDER_STAGE)
+            if writer is not None:
+                writer.close()
+                writer = None
+    finally:
+        if writer is not None:
+            writer.close(keep=False)
+    return out / "labels", video
+
+
+def run_preview(ctx: JobContext) -> dict:
+    from ..pose.normalize import NormalizeOptions, normalize_poses
+    from ..pose.smooth import smooth_poses
+
+    params: PreviewParams = ctx.params
+    source = _extract(ctx, params)
+    ctx.progress(0, 1, NORMALIZE_STAGE)
+    smoothed = smooth_poses(source, strength=params.smooth) if params.smooth > 0 else source
+    normalized = normalize_poses(smoothed, target_stats(params), NormalizeOptions(**params.normalization.model_dump()),
+                                 source_name=ctx.media.path.name)
+    ctx.progress(1, 1, NORMALIZE_STAGE)
+    frames_dir, video = _render_labels(ctx, normalized, ctx.output_dir, params.video)
+    poses = normalized.save(ctx.output_dir / "normalized_poses.npz")
+    return {"frames_dir": str(frames_dir), "frame_count": len(normalized), "first_frame": normalized.frame_start,
+            "frame_pattern": "{:06d}.png", "video": str(video) if video else None, "poses": str(poses),
+            "size": list(normalized.size), "fps": normalized.fps, "source": _summary(source)}
+
+
+EXTRACT_POSES = JobKind(
+    name="extract_poses", params=ExtractParams, run=run_extract, heavy=False,
+    stages=((DETECT_STAGE, 1.0),), summary="detect the person's keypoints in every frame",
+)
+PREVIEW_POSES = JobKind(
+    name="preview_poses", params=PreviewParams, run=run_preview, validate=validate_preview, heavy=False,
+    stages=((DETECT_STAGE, 0.6), (NORMALIZE_STAGE, 0.05), (RENDER_STAGE, 0.35)),
+    summary="normalized stick-figure labels of the source, to judge the normalization settings",
+)

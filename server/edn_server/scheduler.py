@@ -1,0 +1,197 @@
+"""Worker threads that run queued jobs: heavy ones one at a time, light ones beside them.
+
+The job store is the queue, so nothing is lost when the process dies: on start, jobs that were
+running end `interrupted` (or are queued again when their kind can resume) and queued ones run.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from pathlib import Path
+
+from . import jobstore as js
+from .errors import CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
+from .health import loaded_torch
+from .jobs import JobContext, JobKind, JobKinds, media_from_stored
+from .jobstore import JobStore
+
+log = logging.getLogger("edn.scheduler")
+
+PROGRESS_WRITE_INTERVAL_S = 0.2
+IDLE_POLL_S = 1.0
+
+CANCELLED_ERROR = EdnError(CANCELLED, "The job was cancelled; nothing half-written was kept.").to_dict()
+INTERRUPTED_ERROR = EdnError(
+    INTERRUPTED, "The server stopped while this job was running (it was shut down, killed or crashed); "
+                 "nothing half-written was kept. Submit the job again.").to_dict()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = loaded_torch()
+    return torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ()))
+
+
+def free_model_memory() -> None:
+    """Give memory back between heavy jobs, so one job's tensors never crowd out the next."""
+    gc.collect()
+    torch = loaded_torch()  # never import torch just for this
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+class _ProgressReporter:
+    """Turns a kind's per-stage (done, total, stage) calls into overall progress + ETA in the store,
+    at most every PROGRESS_WRITE_INTERVAL_S, and raises CANCELLED once a cancel was asked for."""
+
+    def __init__(self, store: JobStore, job_id: str, kind: JobKind, stop: threading.Event):
+        self._store, self._job_id, self._stop = store, job_id, stop
+        weights = dict(kind.stages)
+        total = sum(weights.values()) or 1.0
+        self._before: dict[str, float] = {}
+        acc = 0.0
+        for name, weight in kind.stages:
+            self._before[name] = acc / total
+            acc += weight
+        self._weight = {name: weight / total for name, weight in weights.items()}
+        self._started = time.monotonic()
+        self._last_write = 0.0
+        self._last_stage: str | None = None
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        if self._stop.is_set():
+            raise EdnError(CANCELLED, CANCELLED_ERROR["message"])
+        fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+        if stage in self._weight:
+            overall = self._before[stage] + self._weight[stage] * fraction
+        else:
+            overall = fraction
+        now = time.monotonic()
+        if stage == self._last_stage and now - self._last_write < PROGRESS_WRITE_INTERVAL_S and done < total:
+            return
+        elapsed = now - self._started
+        eta = elapsed * (1.0 - overall) / overall if overall > 0.01 and elapsed > 0.5 else None
+        self._store.set_progress(self._job_id, round(overall, 4), stage, None if eta is None else round(eta, 1))
+        self._last_write, self._last_stage = now, stage
+
+
+class Scheduler:
+    def __init__(self, store: JobStore, kinds: JobKinds, data_dir: Path, light_workers: int = 2):
+        self.store, self.kinds, self.data_dir = store, kinds, Path(data_dir)
+        self.light_workers = light_workers
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._running: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> dict[str, int]:
+        recovered = self.store.recover(INTERRUPTED_ERROR, CANCELLED_ERROR)
+        if any(recovered.values()):
+            log.warning("after a restart: %s", ", ".join(f"{n} job(s) now {state}" for state, n in recovered.items() if n))
+        workers = [("heavy", True)] + [(f"light-{i}", False) for i in range(self.light_workers)]
+        for name, heavy in workers:
+            thread = threading.Thread(target=self._work, args=(heavy,), name=f"edn-worker-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return recovered
+
+    def notify(self) -> None:
+        """A job was queued: wake the workers instead of letting them wait for their next poll."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def cancel(self, job_id: str) -> str | None:
+        state = self.store.request_cancel(job_id, CANCELLED_ERROR)
+        if state == js.RUNNING:
+            with self._lock:
+                event = self._running.get(job_id)
+            if event is not None:
+                event.set()
+        return state
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask running jobs to stop and wait a little; what does not stop in time is recovered on next start."""
+        self._stopping.set()
+        with self._lock:
+            for event in self._running.values():
+                event.set()
+        self.notify()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def _work(self, heavy: bool) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self.store.claim_next(heavy)
+            except Exception:  # a locked or broken database must not kill the worker
+                log.exception("could not read the job queue")
+                job = None
+            if job is None:
+                with self._wake:
+                    self._wake.wait(IDLE_POLL_S)
+                continue
+            try:
+                self._run(job)
+            finally:
+                if heavy:
+                    free_model_memory()
+
+    def _run(self, job: dict) -> None:
+        job_id = job["id"]
+        stop = threading.Event()
+        if job["cancel_requested"] or self._stopping.is_set():
+            stop.set()
+        with self._lock:
+            self._running[job_id] = stop
+        started = time.monotonic()
+        try:
+            state, result, error = self._execute(job, stop)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+        if state == js.CANCELLED and self._stopping.is_set() and not self.store.get(job_id)["cancel_requested"]:
+            state, error = (js.QUEUED, None) if job["resumable"] else (js.INTERRUPTED, INTERRUPTED_ERROR)
+        self.store.finish(job_id, state, result=result, error=error)
+        log.info("job %s (%s) %s after %.1f s", job_id, job["kind"], state, time.monotonic() - started)
+
+    def _execute(self, job: dict, stop: threading.Event) -> tuple[str, dict | None, dict | None]:
+        kind = self.kinds.get(job["kind"])
+        if kind is None:
+            return js.FAILED, None, EdnError(NOT_IMPLEMENTED, f"This server has no job kind '{job['kind']}' (it was "
+                                                              "submitted to a server with a plug-in that is not loaded now). "
+                                                              "Submit it again to a server that has it.").to_dict()
+        work_dir = self.data_dir / "jobs" / job["id"]
+        try:
+            if stop.is_set():
+                raise EdnError(CANCELLED, CANCELLED_ERROR["message"])
+            work_dir.mkdir(parents=True, exist_ok=True)
+            ctx = JobContext(
+                job_id=job["id"], params=kind.params.model_validate(job["params"]),
+                media=media_from_stored(job["input"].get("media")) if kind.needs_media else None,
+                work_dir=work_dir, data_dir=self.data_dir, attempt=job["attempts"],
+                progress=_ProgressReporter(self.store, job["id"], kind, stop), cancelled=stop.is_set,
+            )
+            result = kind.run(ctx)
+            return js.DONE, result, None
+        except EdnError as exc:
+            if exc.code == CANCELLED:
+                return js.CANCELLED, None, CANCELLED_ERROR
+            return js.FAILED, None, exc.to_dict()
+        except BaseException as exc:
+            if _is_out_of_memory(exc):
+                return js.FAILED, None, EdnError(
+                    OUT_OF_MEMORY, f"The job ran out of memory ({type(exc).__name__}). Use a smaller resolution or "
+                                   "quality preset, or close other programs using the GPU, and submit it again.").to_dict()
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("job %s (%s) failed unexpectedly", job["id"], job["kind"])
+            return js.FAILED, None, EdnError(
+                INTERNAL, f"The job failed with an unexpected error ({type(exc).__name__}: {exc}). "
+                          "This is a bug in edn: please report it with the server's log.").to_dict()

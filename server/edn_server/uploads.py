@@ -1,0 +1,55 @@
+"""Media sent over HTTP by a client on another machine, streamed to disk under the data dir."""
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from .atomic import atomic_dir
+from .errors import BAD_PARAMS, MEDIA_NOT_FOUND, TOO_LARGE, EdnError
+from .jobs import FieldError
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str | None) -> str:
+    """Keep the client's base name (decoders look at the extension) but nothing that could escape the folder."""
+    base = Path((name or "").replace("\\", "/")).name
+    base = _UNSAFE.sub("_", base).strip("._") or "upload"
+    return base[:120]
+
+
+class Uploads:
+    def __init__(self, root: Path, max_bytes: int):
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+
+    async def receive(self, upload_id: str, filename: str | None, chunks: AsyncIterator[bytes]) -> dict:
+        """Stream a request body into uploads/<id>/<name>; the folder appears only once complete."""
+        name = safe_filename(filename)
+        size = 0
+        with atomic_dir(self.root / upload_id) as tmp:
+            with open(tmp / name, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise EdnError(TOO_LARGE, f"The upload is larger than this server's limit of {self.max_bytes} bytes. "
+                                                  "Send a shorter clip, or start the server with a larger --max-upload.")
+                    out.write(chunk)  # page-cache writes: cheap enough for the event loop
+            if size == 0:
+                raise EdnError(BAD_PARAMS, "The upload is empty. Send the movie file's bytes as the request body.")
+        return {"upload_id": upload_id, "filename": name, "size": size}
+
+    def path(self, upload_id: str) -> Path:
+        folder = self.root / upload_id if _ID.match(upload_id or "") else None
+        files = [p for p in folder.iterdir() if p.is_file()] if folder is not None and folder.is_dir() else []
+        if not files:
+            raise FieldError(MEDIA_NOT_FOUND, f"Upload {upload_id!r} does not exist on this server (it was deleted, or never "
+                                              "finished). Upload the media again with POST /v1/uploads.", "input.media.upload_id")
+        return files[0]
+
+    def delete(self, upload_id: str) -> None:
+        self.path(upload_id)
+        shutil.rmtree(self.root / upload_id)
