@@ -5,16 +5,24 @@ PY := $(VENV)/bin/python
 EDN := $(VENV)/bin/edn
 STAMP := $(VENV)/.edn-setup-1
 SHARED_MODELS ?= ../shared/models
+# The oldest Blender the extension supports (4.2 LTS), as a Python module, for the add-on tests.
+BPY42 := .venv-bpy42
+BPY42_STAMP := $(BPY42)/.edn-setup-1
 
-.PHONY: setup models samples demo test lint bench clean
+.PHONY: setup models samples demo test test-server test-addon lint bench extension clean
 
 setup: $(STAMP) models
 
-$(STAMP): server/pyproject.toml Makefile
+$(STAMP): server/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 mediapipe==1.2.3 'numpy<2' bpy==5.0.1 tqdm pytest ruff matplotlib fastapi uvicorn
+	$(PY) -m pip install -q torch==2.13.0 mediapipe==1.2.3 'numpy<2' bpy==5.0.1 tqdm fastapi uvicorn pytest ruff matplotlib
 	$(PY) -m pip install -q --no-deps -e server
+	@touch $@
+
+$(BPY42_STAMP):
+	@test -x $(BPY42)/bin/python || $(PYTHON) -m venv $(BPY42)
+	$(BPY42)/bin/python -m pip install -q 'bpy==4.2.*' pytest
 	@touch $@
 
 # A PoseLandmarker bundle in the user cache; copied from ../shared/models when it exists (saves a build).
@@ -30,11 +38,34 @@ demo: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: setup lint
-	$(VENV)/bin/pytest -q tests
+test: setup lint $(BPY42_STAMP)
+	$(MAKE) --no-print-directory test-server test-addon
+
+test-server: setup
+	$(VENV)/bin/pytest -q tests --ignore=tests/addon
+
+# The add-on under both Blender versions; each run starts its own server from $(VENV).
+test-addon: setup $(BPY42_STAMP)
+	$(VENV)/bin/pytest -q tests/addon
+	$(BPY42)/bin/pytest -q tests/addon
 
 bench: setup
 	$(PY) bench/pose.py
+	$(PY) bench/server.py
+	$(PY) bench/gan.py
+
+# blender_manifest.toml (top level) is the source of truth; Blender's tool wants it beside
+# __init__.py, so the package is staged with it in build/extension/ and built from there.
+EXT_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
+EXT_ZIP = dist/edn_motion_transfer-$(EXT_VERSION).zip
+BLENDER_EXT = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py))
+
+extension: $(STAMP)
+	rm -rf build/extension && mkdir -p build/extension dist
+	cp blender_manifest.toml build/extension/
+	cp edn_blender_addon/*.py build/extension/
+	$(PY) $(BLENDER_EXT) build --source-dir build/extension --output-filepath $(EXT_ZIP)
+	$(PY) $(BLENDER_EXT) validate $(EXT_ZIP)
 
 clean:
 	rm -rf out build dist .pytest_cache

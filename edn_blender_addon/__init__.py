@@ -1,0 +1,29 @@
+"""EDN Motion Transfer: Everybody Dance Now in Blender's Sequencer.
+
+Registration only. The add-on talks to the edn server (a separate process with PyTorch and
+MediaPipe) over HTTP; see client.py, launcher.py and poller.py.
+"""
+from __future__ import annotations
+
+import bpy
+
+from . import operators, panels, poller, preferences, properties
+
+_CLASSES = (*preferences.CLASSES, *properties.CLASSES, *operators.CLASSES, *panels.CLASSES)
+
+
+def register() -> None:
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    properties.register()
+    poller.reset()
+    if not bpy.app.timers.is_registered(poller.tick):
+        bpy.app.timers.register(poller.tick, first_interval=0.5, persistent=True)
+
+
+def unregister() -> None:
+    if bpy.app.timers.is_registered(poller.tick):
+        bpy.app.timers.unregister(poller.tick)
+    properties.unregister()
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,194 @@
+"""Pure job logic, free of bpy: job states and their display text, ETA formatting, the media range a
+strip shows, where a result strip goes, and the request bodies for each job kind."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+
+# Server states, plus two the add-on uses before a job has a server id or after it could not get one.
+SUBMITTING, QUEUED, RUNNING, DONE = "submitting", "queued", "running", "done"
+FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
+NOT_SENT = "not_sent"
+FINAL = (DONE, FAILED, CANCELLED, INTERRUPTED, NOT_SENT)
+ACTIVE = (SUBMITTING, QUEUED, RUNNING)
+
+KIND_LABELS = {"transfer": "Transfer", "train": "Train", "preview_poses": "Preview", "extract_poses": "Poses", "eval": "Eval"}
+_STATE_LABELS = {SUBMITTING: "Submitting", QUEUED: "Queued", RUNNING: "Running", DONE: "Done", FAILED: "Failed",
+                 CANCELLED: "Cancelled", INTERRUPTED: "Interrupted (server stopped)", NOT_SENT: "Not sent"}
+MAX_CHANNEL = 128
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")
+
+
+def is_final(state: str) -> bool:
+    return state in FINAL
+
+
+def format_eta(seconds: float | None) -> str:
+    """'8 s', '2 min 05 s', '1 h 04 min'; '' when unknown."""
+    if seconds is None or seconds < 0 or seconds != seconds:
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def state_label(state: str) -> str:
+    return _STATE_LABELS.get(state, state.capitalize() or "Unknown")
+
+
+def status_text(kind: str, state: str, progress: float, stage: str, eta_s: float | None) -> str:
+    """One line for the panel, e.g. 'Transfer: Running, detect poses, 42%, 1 min 10 s left'."""
+    parts = [state_label(state)]
+    if state == RUNNING:
+        if stage:
+            parts.append(stage)
+        parts.append(f"{progress:.0%}")
+        eta = format_eta(eta_s)
+        if eta:
+            parts.append(f"{eta} left")
+    elif state == DONE and stage:
+        parts.append(stage)  # e.g. "downloading frames" or "placed on the timeline"
+    return f"{KIND_LABELS.get(kind, kind)}: " + ", ".join(parts)
+
+
+# -- which frames of the media a strip shows --------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MediaRange:
+    """Frames [first, end) of the media (0-based, end exclusive) shown from timeline frame `timeline_start`."""
+
+    first: int
+    end: int
+    timeline_start: int
+
+    @property
+    def count(self) -> int:
+        return self.end - self.first
+
+
+def visible_media_range(frame_start: float, frame_final_start: int, frame_final_end: int, media_frames: int,
+                        animation_offset_start: int = 0) -> MediaRange:
+    """The media frames a strip shows. `frame_start` is where the media's frame 0 would sit on the
+    timeline (before the strip's own offsets); the visible part starts at frame_final_start. Frames
+    held past either end of the media (negative offsets) are not media, so they are cut off."""
+    origin = int(round(frame_start)) - int(animation_offset_start)
+    first = max(0, frame_final_start - origin)
+    end = min(media_frames, frame_final_end - origin)
+    if end <= first:
+        raise ValueError("the strip shows none of its media's frames (only held frames past its ends)")
+    return MediaRange(first=first, end=end, timeline_start=origin + first)
+
+
+def natural_key(name: str) -> list:
+    """The server's order for image files (edn_server.media): numbers compared as numbers."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def image_folder_range(folder_files: list[str], strip_files: list[str], shown: MediaRange) -> MediaRange:
+    """Translate an image strip's visible range (indices into its own element list) into indices of
+    the folder's images as the server orders them. The strip's visible images must be a contiguous
+    run of the folder, else ValueError naming the problem."""
+    ordered = sorted((f for f in folder_files if f.lower().endswith(IMAGE_SUFFIXES)), key=natural_key)
+    visible = strip_files[shown.first:shown.end]
+    if not visible:
+        raise ValueError("the strip shows no images")
+    try:
+        first = ordered.index(visible[0])
+    except ValueError:
+        raise ValueError(f"image {visible[0]} is not in the strip's folder any more") from None
+    if ordered[first:first + len(visible)] != visible:
+        raise ValueError("the strip's images are not consecutive files of its folder (the server reads the "
+                         "folder in name order); put the frames in a folder of their own")
+    return MediaRange(first=first, end=first + len(visible), timeline_start=shown.timeline_start)
+
+
+# -- where results go -----------------------------------------------------------------------------------
+
+def overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def first_free_channel(occupied: list[tuple[int, int, int]], above: int, start: int, end: int,
+                       max_channel: int = MAX_CHANNEL) -> int:
+    """The lowest channel above `above` with nothing in [start, end); `occupied` holds (channel, start, end)."""
+    for channel in range(above + 1, max_channel + 1):
+        if not any(c == channel and overlaps(s, e, start, end) for c, s, e in occupied):
+            return channel
+    raise ValueError(f"every channel above {above} is taken between frames {start} and {end}")
+
+
+def result_strip_name(source: str, target: str, kind: str) -> str:
+    """'<source> > <target>' for transfers, '<source> poses' for previews; within Blender's 63-byte names."""
+    name = f"{source} poses" if kind == "preview_poses" else f"{source} > {target}"
+    encoded = name.encode()[:63]
+    return encoded.decode(errors="ignore")
+
+
+def output_folder_name(source: str, kind: str, when: float | None = None) -> str:
+    """A fresh folder per job, readable in a file browser: '<source>-<kind>-<YYYYmmdd-HHMMSS>'."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("._") or "strip"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if when is None else when))
+    return f"{safe[:40]}-{kind}-{stamp}"
+
+
+def frame_files(names: list[str]) -> list[str]:
+    return sorted((n for n in names if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith(".")), key=natural_key)
+
+
+# -- request bodies ----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MotionSettings:
+    """The sidebar's settings, as the server's params want them."""
+
+    auto_normalize: bool = True
+    scale: float = 1.0
+    offset_x: float = 0.0
+    offset_y: float = 0.0
+    mirror: bool = False
+    smoothing: float = 1.0
+    face_refinement: bool = True
+    preset: str = "preview"
+
+    def normalization(self) -> dict:
+        return {"auto": self.auto_normalize, "scale": self.scale, "offset_x": self.offset_x,
+                "offset_y": self.offset_y, "mirror": self.mirror}
+
+
+def media_ref(path: str | None, shown: MediaRange, fps: float | None, upload_id: str | None = None) -> dict:
+    ref: dict = {"upload_id": upload_id} if upload_id else {"path": path}
+    ref.update(frame_start=shown.first, frame_end=shown.end)
+    if fps:
+        ref["fps"] = float(fps)
+    return ref
+
+
+def _with_output(params: dict, output_dir: str | None) -> dict:
+    if output_dir:
+        params["output_dir"] = output_dir
+    return params
+
+
+def preview_params(settings: MotionSettings, target_stats: dict, output_dir: str | None) -> dict:
+    return _with_output({"target_stats": target_stats, "normalization": settings.normalization(),
+                         "smooth": settings.smoothing}, output_dir)
+
+
+def transfer_params(settings: MotionSettings, model: str, output_dir: str | None) -> dict:
+    return _with_output({"model": model, "normalization": settings.normalization(), "smooth": settings.smoothing,
+                         "face": settings.face_refinement}, output_dir)
+
+
+def train_params(name: str, preset: str, minutes: float) -> dict:
+    return {"name": name, "preset": preset, "minutes": float(minutes)}
+
+
+def model_stats(model: dict) -> dict | None:
+    """The target statistics a trained model carries (model.json 'stats'), or None."""
+    info = model.get("info") or {}
+    stats = info.get("stats") or info.get("target_stats")
+    return stats if isinstance(stats, dict) else None

@@ -1,0 +1,308 @@
+"""The user's actions. Each checks what it can on the main thread without I/O to the server, adds a
+job record to the scene and hands the HTTP to the poller's background threads."""
+
+import os
+import re
+import uuid
+
+import bpy
+from bpy.props import StringProperty
+
+from . import jobstate, launcher, poller, strips
+from .client import ServerError
+from .connection import settings_problem
+from .preferences import server_settings, user_dir
+
+_BLOCKING = ("UNAUTHORIZED",)  # a known-bad token: every submit would fail the same way
+
+
+def _scene(context):
+    return strips.sequencer_scene(context)
+
+
+def _strip_poll(cls, context, need_model: bool) -> bool:
+    scene = _scene(context)
+    if scene is None:
+        cls.poll_message_set("Open a scene in the Sequencer")
+        return False
+    reason = strips.unsupported_reason(strips.active_strip(scene))
+    if reason:
+        cls.poll_message_set(reason)
+        return False
+    if need_model and not scene.edn.target_model:
+        cls.poll_message_set("Choose a target model in the sidebar (Refresh Models, or train one with Train Target Model)")
+        return False
+    return True
+
+
+def _connection_problem(op, context) -> bool:
+    """Report a problem known without contacting the server; True when the operator must stop."""
+    settings = server_settings(context)
+    problem = settings_problem(settings)
+    status = poller.state.server
+    if problem is None and status.code in _BLOCKING:
+        problem = ServerError(status.code, status.message)
+    if problem is not None:
+        op.report({"ERROR"}, problem.message)
+        _scene(context).edn.last_error = problem.message
+        return True
+    return False
+
+
+def output_base(scene) -> str:
+    """The scene's output folder made absolute; an unsaved file's '//' folder goes to the extension's folder."""
+    base = scene.edn.output_dir or "//edn_output/"
+    if base.startswith("//") and not bpy.data.filepath:
+        return str(user_dir() / "output")
+    return os.path.normpath(bpy.path.abspath(base))
+
+
+def _add_record(scene, kind: str, source: strips.StripMedia, target: str, output_dir: str, remote: bool):
+    record = scene.edn.jobs.add()
+    record.uid, record.kind, record.state = uuid.uuid4().hex, kind, jobstate.SUBMITTING
+    record.source_strip, record.source_channel = source.name, source.channel
+    record.timeline_start, record.frame_count = source.shown.timeline_start, source.shown.count
+    record.target, record.output_dir, record.remote = target, output_dir, remote
+    scene.edn.last_error = ""
+    return record
+
+
+def _send(op, context, kind: str, target: str, make_params) -> set[str]:
+    """Shared by the strip operators: strip → media reference → record → background submit."""
+    scene = _scene(context)
+    if _connection_problem(op, context):
+        return {"CANCELLED"}
+    try:
+        source = strips.strip_media(scene, strips.active_strip(scene))
+    except strips.StripProblem as exc:
+        op.report({"ERROR"}, str(exc))
+        scene.edn.last_error = str(exc)
+        return {"CANCELLED"}
+    warning = strips.retiming_warning(strips.active_strip(scene))
+    if warning:
+        op.report({"WARNING"}, warning)
+    settings = server_settings(context)
+    if settings.is_remote and source.kind != "movie":
+        message = ("A remote server takes movie files only: render the image strip to a movie first, "
+                   "or use a local server.")
+        op.report({"ERROR"}, message)
+        return {"CANCELLED"}
+    output_dir = os.path.join(output_base(scene), jobstate.output_folder_name(source.name, kind))
+    try:
+        params = make_params(scene, None if settings.is_remote else output_dir)
+    except ValueError as exc:
+        op.report({"ERROR"}, str(exc))
+        scene.edn.last_error = str(exc)
+        return {"CANCELLED"}
+    record = _add_record(scene, kind, source, target, output_dir, settings.is_remote)
+    media = jobstate.media_ref(source.path, source.shown, source.fps)
+    poller.submit(settings, record.uid, kind, params, media, source.path if source.kind == "movie" else None)
+    op.report({"INFO"}, f"{op.bl_label}: sent '{source.name}' (frames {source.shown.first}-{source.shown.end - 1}) "
+                        f"to {settings.describe()}")
+    return {"FINISHED"}
+
+
+class EDN_OT_transfer_motion(bpy.types.Operator):
+    """Generate the target dancing the active strip's motion; the frames appear as a strip above it"""
+
+    bl_idname = "edn.transfer_motion"
+    bl_label = "Transfer Motion"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_poll(cls, context, need_model=True)
+
+    def execute(self, context):
+        edn = _scene(context).edn
+        return _send(self, context, "transfer", edn.target_model,
+                     lambda scene, out: jobstate.transfer_params(scene.edn.motion_settings(), scene.edn.target_model, out))
+
+
+class EDN_OT_preview_poses(bpy.types.Operator):
+    """Quick stick-figure preview of the active strip's poses, normalized to the target: judge the sliders before a transfer"""
+
+    bl_idname = "edn.preview_poses"
+    bl_label = "Preview Poses"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_poll(cls, context, need_model=True)
+
+    def execute(self, context):
+        edn = _scene(context).edn
+        return _send(self, context, "preview_poses", edn.target_model, _preview_params)
+
+
+def _preview_params(scene, output_dir):
+    name = scene.edn.target_model
+    model = next((m for m in poller.state.models if m.get("name") == name), None)
+    if model is None:
+        raise ValueError(f"Target model '{name}' is not in the server's model list: press Refresh Models "
+                         "(or train it first).")
+    stats = jobstate.model_stats(model)
+    if stats is None:
+        raise ValueError(f"Target model '{name}' carries no target statistics (model.json 'stats'); train it again.")
+    return jobstate.preview_params(scene.edn.motion_settings(), stats, output_dir)
+
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def model_name_for(strip_name: str) -> str:
+    """A default model name the server accepts (letters, digits, space, '.', '_', '-')."""
+    name = _NAME_UNSAFE.sub("_", os.path.splitext(strip_name)[0]).strip(" ._-")
+    return (name or "target")[:100]
+
+
+class EDN_OT_train_target(bpy.types.Operator):
+    """Train a target model on the active strip (a video of the person who should dance)"""
+
+    bl_idname = "edn.train_target"
+    bl_label = "Train Target Model"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _strip_poll(cls, context, need_model=False)
+
+    def execute(self, context):
+        scene = _scene(context)
+        name = scene.edn.train_name.strip() or model_name_for(strips.active_strip(scene).name)
+        return _send(self, context, "train", name,
+                     lambda scene, out: jobstate.train_params(name, scene.edn.quality_preset, scene.edn.train_minutes))
+
+
+def _active_records(scene):
+    return [r for r in scene.edn.jobs if r.state in jobstate.ACTIVE or (r.state == jobstate.DONE and not r.placed)]
+
+
+class EDN_OT_cancel_job(bpy.types.Operator):
+    """Stop a job (the newest running one, unless one is named)"""
+
+    bl_idname = "edn.cancel_job"
+    bl_label = "Cancel Job"
+    bl_options = {"REGISTER"}
+
+    uid: StringProperty(name="Job", options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        scene = _scene(context)
+        if scene is None or not _active_records(scene):
+            cls.poll_message_set("No job is running")
+            return False
+        return True
+
+    def execute(self, context):
+        scene = _scene(context)
+        records = [r for r in _active_records(scene) if not self.uid or r.uid == self.uid]
+        if not records:
+            self.report({"WARNING"}, "That job has already finished")
+            return {"CANCELLED"}
+        poller.cancel(server_settings(context), records[-1].uid)
+        self.report({"INFO"}, f"Cancelling {jobstate.KIND_LABELS.get(records[-1].kind, records[-1].kind)} job")
+        return {"FINISHED"}
+
+
+class EDN_OT_clear_jobs(bpy.types.Operator):
+    """Remove finished jobs from the list (their strips and files stay)"""
+
+    bl_idname = "edn.clear_jobs"
+    bl_label = "Clear Finished Jobs"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        jobs = _scene(context).edn.jobs
+        for index in reversed(range(len(jobs))):
+            record = jobs[index]
+            if jobstate.is_final(record.state) and (record.placed or record.state != jobstate.DONE):
+                jobs.remove(index)
+        return {"FINISHED"}
+
+
+class EDN_OT_refresh_models(bpy.types.Operator):
+    """Fetch the list of trained target models from the server"""
+
+    bl_idname = "edn.refresh_models"
+    bl_label = "Refresh Models"
+
+    def execute(self, context):
+        if _connection_problem(self, context):
+            return {"CANCELLED"}
+        poller.state.models_error = ""
+        poller.refresh_models(server_settings(context), start=True)
+        self.report({"INFO"}, "Fetching the model list")
+        return {"FINISHED"}
+
+
+class EDN_OT_test_connection(bpy.types.Operator):
+    """Check that the server answers and accepts the token"""
+
+    bl_idname = "edn.test_connection"
+    bl_label = "Test Connection"
+
+    def execute(self, context):
+        settings = server_settings(context)
+        problem = settings_problem(settings)
+        if problem is not None:
+            poller.state.server = poller.ServerStatus(code=problem.code, message=problem.message)
+            self.report({"ERROR"}, problem.message)
+            return {"CANCELLED"}
+        poller.state.server = poller.ServerStatus(code="UNKNOWN", message="Checking...")
+        poller.check_health(settings)
+        self.report({"INFO"}, f"Checking {settings.describe()}")
+        return {"FINISHED"}
+
+
+class EDN_OT_start_server(bpy.types.Operator):
+    """Start the local edn server (or reuse the one already running on the data folder)"""
+
+    bl_idname = "edn.start_server"
+    bl_label = "Start Server"
+
+    def execute(self, context):
+        settings = server_settings(context)
+        if settings.is_remote:
+            self.report({"ERROR"}, "The add-on starts local servers only; start a remote one on its machine (edn serve)")
+            return {"CANCELLED"}
+        poller.state.server = poller.ServerStatus(code="UNKNOWN", message="Starting the server...")
+
+        def started(client, error):
+            if error is not None:
+                poller.state.server = poller.ServerStatus(code=error.code, message=error.message)
+            else:
+                poller.check_health(settings)
+
+        poller.run_background("server", lambda: launcher.start_server(settings.local), started)
+        self.report({"INFO"}, f"Starting the edn server (log: {settings.log_path})")
+        return {"FINISHED"}
+
+
+class EDN_OT_stop_server(bpy.types.Operator):
+    """Stop the local edn server (running jobs end as interrupted)"""
+
+    bl_idname = "edn.stop_server"
+    bl_label = "Stop Server"
+
+    def execute(self, context):
+        settings = server_settings(context)
+        if settings.is_remote:
+            self.report({"ERROR"}, "The add-on stops local servers only")
+            return {"CANCELLED"}
+
+        def stopped(was_running, error):
+            if error is not None:
+                poller.state.server = poller.ServerStatus(code=error.code, message=error.message)
+            else:
+                message = "Server stopped" if was_running else "No local server was running"
+                poller.state.server = poller.ServerStatus(code="NOT_RUNNING", message=message)
+
+        poller.run_background("server", lambda: launcher.stop_server(settings.local.data_dir), stopped)
+        self.report({"INFO"}, "Stopping the edn server")
+        return {"FINISHED"}
+
+
+CLASSES = (EDN_OT_transfer_motion, EDN_OT_preview_poses, EDN_OT_train_target, EDN_OT_cancel_job, EDN_OT_clear_jobs,
+           EDN_OT_refresh_models, EDN_OT_test_connection, EDN_OT_start_server, EDN_OT_stop_server)

@@ -1,0 +1,154 @@
+"""The Sequencer sidebar tab "Motion Transfer". Drawing only: every value comes from the scene's
+properties or the poller's cached state, so drawing never waits on the server."""
+from __future__ import annotations
+
+import textwrap
+
+import bpy
+
+from . import jobstate, poller, strips
+from .preferences import draw_status
+
+CATEGORY = "Motion Transfer"
+WRAP = 48
+
+
+def wrapped(layout, text: str, icon: str = "NONE") -> None:
+    """A long message as several labels (labels do not wrap)."""
+    col = layout.column(align=True)
+    for index, line in enumerate(textwrap.wrap(text, WRAP) or [""]):
+        col.label(text=line, icon=icon if index == 0 else "BLANK1")
+
+
+def progress_bar(layout, factor: float, text: str) -> None:
+    """layout.progress exists since 4.0; the factor is drawn as text where it does not."""
+    if bpy.types.UILayout.bl_rna.functions.get("progress") is not None:
+        layout.progress(factor=factor, type="BAR", text=text)
+    else:
+        layout.label(text=f"{text} ({factor:.0%})")
+
+
+def draw_main(layout, context) -> None:
+    scene = strips.sequencer_scene(context)
+    edn = scene.edn
+    draw_status(layout)
+    row = layout.row(align=True)
+    row.prop(edn, "target_model_choice", text="Target")
+    row.operator("edn.refresh_models", text="", icon="FILE_REFRESH")
+    if poller.state.models_error:
+        wrapped(layout, poller.state.models_error, "ERROR")
+    strip = strips.active_strip(scene)
+    reason = strips.unsupported_reason(strip)
+    layout.label(text=reason if reason else f"Source: {strip.name}", icon="INFO" if reason else "SEQUENCE")
+    col = layout.column(align=True)
+    col.scale_y = 1.3
+    col.operator("edn.preview_poses", icon="ARMATURE_DATA")
+    col.operator("edn.transfer_motion", icon="PLAY")
+    if edn.last_error:
+        box = layout.box()
+        box.alert = True
+        wrapped(box, edn.last_error, "ERROR")
+
+
+def draw_normalization(layout, context) -> None:
+    edn = strips.sequencer_scene(context).edn
+    layout.use_property_split = True
+    layout.prop(edn, "auto_normalize")
+    col = layout.column(align=True)
+    col.prop(edn, "scale")
+    col.prop(edn, "offset_x")
+    col.prop(edn, "offset_y")
+    layout.prop(edn, "smoothing")
+    layout.prop(edn, "mirror")
+    layout.prop(edn, "face_refinement")
+    layout.prop(edn, "output_dir")
+
+
+def draw_training(layout, context) -> None:
+    scene = strips.sequencer_scene(context)
+    edn = scene.edn
+    layout.use_property_split = True
+    layout.prop(edn, "train_name", text="Name")
+    strip = strips.active_strip(scene)
+    if not edn.train_name and strip is not None:
+        layout.label(text=f"Default name: {strip.name}", icon="INFO")
+    layout.prop(edn, "quality_preset")
+    layout.prop(edn, "train_minutes", text="Minutes")
+    layout.operator("edn.train_target", icon="OUTLINER_OB_ARMATURE")
+
+
+def draw_job(layout, record) -> None:
+    box = layout.box()
+    title = jobstate.status_text(record.kind, record.state, record.progress, record.stage,
+                                 record.eta_s if record.eta_s >= 0 else None)
+    row = box.row()
+    row.label(text=f"{record.source_strip or '?'} > {record.target}" if record.target else record.source_strip or "?")
+    waiting_result = record.state == jobstate.DONE and not record.placed
+    if record.state in jobstate.ACTIVE or waiting_result:
+        op = row.operator("edn.cancel_job", text="", icon="X")
+        op.uid = record.uid
+    if record.state in (jobstate.RUNNING, jobstate.QUEUED):
+        progress_bar(box, record.progress, title)
+    else:
+        box.label(text=title, icon="CHECKMARK" if record.state == jobstate.DONE else "INFO")
+    if record.state in (jobstate.FAILED, jobstate.INTERRUPTED, jobstate.NOT_SENT) and record.error_message:
+        col = box.column()
+        col.alert = True
+        wrapped(col, record.error_message, "ERROR")
+
+
+def draw_jobs(layout, context) -> None:
+    jobs = strips.sequencer_scene(context).edn.jobs
+    if not len(jobs):
+        layout.label(text="No jobs yet")
+        return
+    for record in reversed(list(jobs)[-8:]):
+        draw_job(layout, record)
+    layout.operator("edn.clear_jobs", icon="TRASH")
+
+
+class _SidebarPanel:
+    bl_space_type = "SEQUENCE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+
+    @classmethod
+    def poll(cls, context):
+        scene = strips.sequencer_scene(context)
+        return scene is not None and getattr(scene, "edn", None) is not None
+
+
+class EDN_PT_main(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Motion Transfer"
+    bl_idname = "EDN_PT_main"
+
+    def draw(self, context):
+        draw_main(self.layout, context)
+
+
+class EDN_PT_normalization(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Normalization"
+    bl_parent_id = "EDN_PT_main"
+
+    def draw(self, context):
+        draw_normalization(self.layout, context)
+
+
+class EDN_PT_training(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Train Target"
+    bl_parent_id = "EDN_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        draw_training(self.layout, context)
+
+
+class EDN_PT_jobs(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Jobs"
+    bl_parent_id = "EDN_PT_main"
+
+    def draw(self, context):
+        draw_jobs(self.layout, context)
+
+
+CLASSES = (EDN_PT_main, EDN_PT_normalization, EDN_PT_training, EDN_PT_jobs)

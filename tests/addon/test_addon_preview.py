@@ -1,0 +1,147 @@
+"""Preview Poses end to end: a real movie strip, the real server, the poller driven by hand, the
+result strip on the timeline, and Blender's render of it compared with the server's frames."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from addon_helpers import CLIP_FRAMES, add_movie_strip, drive, run_server_python
+
+bpy = pytest.importorskip("bpy")
+
+
+def _pixels(path: Path):
+    """RGB float pixels (rows bottom-up, as Blender stores them), read by Blender itself."""
+    import numpy as np
+
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        image.colorspace_settings.name = "sRGB"
+        w, h = image.size
+        values = np.empty(w * h * 4, np.float32)
+        image.pixels.foreach_get(values)
+        return values.reshape(h, w, 4)[..., :3]
+    finally:
+        bpy.data.images.remove(image)
+
+
+def _run_preview(addon, scene, clip, target_model, **settings):
+    for key, value in settings.items():
+        setattr(scene.edn, key, value)
+    assert bpy.ops.edn.refresh_models() == {"FINISHED"}
+    drive(addon, lambda: addon.poller.state.models_loaded, 30, "the model list")
+    scene.edn.target_model_choice = target_model["name"]  # the sidebar's drop-down, filled from the server's list
+    assert scene.edn.target_model == target_model["name"]
+    assert bpy.ops.edn.preview_poses() == {"FINISHED"}
+    record = scene.edn.jobs[-1]
+    drive(addon, lambda: record.placed or record.state in ("failed", "cancelled", "interrupted", "not_sent"), 180)
+    assert record.state == "done" and record.placed, (record.state, record.error_code, record.error_message)
+    return record
+
+
+def test_preview_poses_adds_a_strip_that_renders_the_server_frames(addon, local_prefs, scene, clip24, target_model, tmp_path):
+    # The source sits at frame 11 on channel 2 with 3 frames trimmed at its start and 5 at its end,
+    # and a strip occupies channel 3 there: the result must skip to channel 4, start at frame 14
+    # and cover exactly the 16 visible frames (media frames 3..18).
+    source = add_movie_strip(addon, scene, clip24, channel=2, frame_start=11)
+    source.frame_offset_start, source.frame_offset_end = 3, 5
+    blocker = addon.strips.add_movie(scene, "blocker", str(clip24), 3, 20)
+    scene.sequence_editor.active_strip = source
+    scene.edn.output_dir = str(tmp_path / "out")
+    # Strips are fitted to the output size when added: make it the frames' size first, so the
+    # render below must equal the server's PNGs pixel for pixel.
+    width, height = target_model["stats"]["frame_size"]
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+
+    record = _run_preview(addon, scene, clip24, target_model)
+
+    strip = addon.strips.find_strip(scene, record.result_strip)
+    assert strip.type == "IMAGE" and strip.select and scene.sequence_editor.active_strip == strip
+    assert strip.channel == 4 and blocker.channel == 3
+    assert (strip.frame_final_start, strip.frame_final_duration) == (14, CLIP_FRAMES - 8)
+    folder = Path(bpy.path.abspath(strip.directory))
+    assert folder.is_relative_to(tmp_path / "out"), folder
+    names = [e.filename for e in strip.elements]
+    assert names == [f"{i:06d}.png" for i in range(3, CLIP_FRAMES - 5)]  # numbered by source frame
+    assert all((folder / n).is_file() for n in names)
+    assert record.stage.startswith("strip ")
+
+    # Render two timeline frames through Blender's pipeline; the result strip is on top and opaque.
+    blocker.mute = True
+    scene.render.image_settings.file_format = "PNG"
+    for frame, name in ((14, names[0]), (25, names[11])):
+        scene.frame_set(frame)
+        scene.render.filepath = str(tmp_path / f"render_{frame}.png")
+        bpy.ops.render.render(write_still=True)
+        rendered, expected = _pixels(tmp_path / f"render_{frame}.png"), _pixels(folder / name)
+        assert rendered.shape == expected.shape == (height, width, 3)
+        assert expected.max() > 0.5, "the label frame should show a stick figure"
+        assert abs(rendered - expected).max() < 2.5 / 255, f"frame {frame} differs from {name}"
+
+
+def test_result_renders_to_a_movie(addon, local_prefs, scene, clip24, target_model, tmp_path):
+    add_movie_strip(addon, scene, clip24, channel=1, frame_start=1)
+    source = scene.sequence_editor.active_strip
+    source.frame_final_end = 1 + 8  # a short range keeps the encode quick
+    scene.edn.output_dir = str(tmp_path / "out")
+    width, height = target_model["stats"]["frame_size"]
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    record = _run_preview(addon, scene, clip24, target_model, mirror=True, scale=0.8)
+    strip = addon.strips.find_strip(scene, record.result_strip)
+    assert (strip.channel, strip.frame_final_start, strip.frame_final_duration) == (2, 1, 8)
+
+    scene.frame_start, scene.frame_end = 1, 8
+    movie = tmp_path / "result.mp4"
+    addon.strips.set_ffmpeg_output(scene, str(movie))
+    bpy.ops.render.render(animation=True)
+    assert movie.is_file() and movie.stat().st_size > 1000
+    check = addon.strips.add_movie(scene, "check", str(movie), 5, 1)
+    assert check.frame_duration == 8
+    assert (check.elements[0].orig_width, check.elements[0].orig_height) == (width, height)
+    os.remove(movie)
+
+
+def test_remote_server_gets_an_upload_and_the_frames_are_downloaded(addon, local_prefs, scene, clip24, target_model,
+                                                                    edn_server, tmp_path):
+    # A loopback URL in Remote mode takes the remote path (upload the movie, download the archive)
+    # without needing Blender's online access.
+    local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    source = add_movie_strip(addon, scene, clip24, channel=1, frame_start=5)
+    source.frame_final_end = 5 + 6
+    scene.edn.output_dir = str(tmp_path / "out")
+    record = _run_preview(addon, scene, clip24, target_model)
+    assert record.remote
+    strip = addon.strips.find_strip(scene, record.result_strip)
+    assert (strip.channel, strip.frame_final_start, strip.frame_final_duration) == (2, 5, 6)
+    folder = Path(bpy.path.abspath(strip.directory))
+    assert folder.parent.parent == tmp_path / "out" and folder.name == "frames"  # unpacked locally, not the server's folder
+    assert [e.filename for e in strip.elements] == [f"{i:06d}.png" for i in range(6)]
+    assert not list(folder.parent.glob("*.zip*"))  # the archive is removed once unpacked
+    job = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(record.job_id)
+    assert job["input"]["media"]["upload_id"] and job["params"]["output_dir"] is None
+
+
+def test_image_sequence_strip_as_source(addon, local_prefs, scene, clip24, target_model, edn_server, tmp_path):
+    # Numbers that sort differently as text (shot_10 < shot_8) check that the add-on and the server
+    # agree on the folder's order.
+    folder = tmp_path / "shot"
+    folder.mkdir()
+    run_server_python(f"""
+        import cv2
+        from edn_server.media import iter_frames, probe
+        for index, frame in enumerate(iter_frames(probe({str(clip24)!r}), 0, 10)):
+            cv2.imwrite({str(folder)!r} + f"/shot_{{index + 8}}.png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    """)
+    strip = addon.strips.new_strip(addon.strips.top_level(scene.sequence_editor), "new_image", "shot",
+                                   str(folder / "shot_8.png"), 1, 1, "FIT")
+    for number in range(9, 18):
+        strip.elements.append(f"shot_{number}.png")
+    strip.frame_offset_start = 2  # shows shot_10 .. shot_17
+    scene.sequence_editor.active_strip = strip
+    scene.edn.output_dir = str(tmp_path / "out")
+    record = _run_preview(addon, scene, clip24, target_model)
+    result = addon.strips.find_strip(scene, record.result_strip)
+    assert (result.channel, result.frame_final_start, result.frame_final_duration) == (2, 3, 8)
+    media = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(record.job_id)["input"]["media"]
+    assert (media["path"], media["frame_start"], media["frame_end"], media["fps"]) == (str(folder), 2, 10, 20.0)
