@@ -37,8 +37,7 @@ class TqdmProgress:
             self._stage = stage
             self._bar = tqdm(total=total, desc=stage, unit="frame", disable=self._disable, leave=True)
         self._bar.total = total
-        self._bar.n = done
-        self._bar.refresh()
+        self._bar.update(done - self._bar.n)  # update() throttles redraws; setting n + refresh() would not
 
     def close(self) -> None:
         if self._bar is not None:
