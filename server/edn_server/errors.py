@@ -34,6 +34,10 @@ RENDER_FAILED = "RENDER_FAILED"
 CANCELLED = "CANCELLED"
 WEIGHTS_MISSING = "WEIGHTS_MISSING"  # network weights neither on disk nor downloadable
 WEIGHTS_INVALID = "WEIGHTS_INVALID"  # weights file fails its checksum or does not fit the network
+BAD_MODEL = "BAD_MODEL"  # a trained model's files are unreadable or do not fit each other
+BAD_CHECKPOINT = "BAD_CHECKPOINT"  # a training checkpoint is unreadable or from other settings
+MODEL_EXISTS = "MODEL_EXISTS"  # training a new model under a name already taken
+OUTPUT_UNWRITABLE = "OUTPUT_UNWRITABLE"  # a result file could not be written (permissions, full disk, a folder in the way)
 
 # Job server codes.
 MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
