@@ -1,0 +1,254 @@
+"""Motion transfer: a source dancer's video -> the trained target subject doing the same moves.
+
+Pipeline: extract poses (cached) -> smooth -> normalize into the target's frame (the paper's
+ankle mapping, or with normalization off a uniform fit of the source frame into the target's)
+-> labels at the model's resolution -> the body generator, frame after frame, conditioned on its
+own previous output -> the face generator on the face box -> numbered PNGs and result.mp4.
+
+Output folder OUT_DIR:
+- `NNNNNN.png`: one frame per source frame, numbered by the source clip's frame index (0-based,
+  at least six digits), so frames [start, end) of the source become start.png .. (end-1).png and an
+  image strip lines up with the source strip's frames. Each is written under a temporary name
+  and renamed, so a reader never sees a half-written PNG.
+- `result.mp4` (optional) at the source's frame rate; `edn_poses.npz`: the normalized poses.
+- `edn_result.json`: written last, listing the frames; only files it lists are results. Before
+  writing, the files an earlier run listed (or had started, per `.edn_result.pending.json`) are
+  removed, so a longer earlier run leaves no stale frames behind. Other files are left alone.
+
+Frames with no person (after the detector's short-gap filling) get a black label and are still
+generated, with the chain restarted from a zero previous frame (see sequence_generator.py): the
+output there is an empty, roughly uniform frame, and the next frame with a person starts afresh.
+Memory does not grow with the clip: poses are a few KB per frame, and frames are streamed to disk.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..atomic import atomic_file
+from ..errors import BAD_PARAMS, OUTPUT_UNWRITABLE, EdnError
+from ..progress import Progress, check_cancelled, no_progress
+from .frame_writer import FrameWriter
+from .labels import model_keypoints
+from .sequence_generator import SequenceGenerator, pick_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..pose.normalize import NormalizeOptions
+    from ..pose.sequence import PoseSequence
+    from .model_io import TrainedModel
+
+MANIFEST = "edn_result.json"
+PENDING = ".edn_result.pending.json"
+VIDEO = "result.mp4"
+POSES = "edn_poses.npz"
+MANIFEST_VERSION = 1
+STAGE = "generate frames"
+_FRAME_NAME = re.compile(r"^\d{6,}\.png$")
+_FRAME_TEMP = re.compile(r"^\.\d{6,}\..*\.part\.png$")  # atomic_file's temp names for our frames
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferResult:
+    frames: int
+    out_dir: Path
+    video_path: Path | None
+    fps_generated: float  # frames per second of the generation loop (labels, networks, writing)
+    seconds: float  # the whole call, pose extraction included
+    normalized_poses_path: Path
+
+
+def frame_name(index: int) -> str:
+    return f"{index:06d}.png"
+
+
+def resolve_model(model: str | os.PathLike | TrainedModel, device: str | torch.device | None = None) -> TrainedModel:
+    """A TrainedModel as given, or loaded by registry name or folder (MODEL_NOT_FOUND if absent)."""
+    if isinstance(model, str | os.PathLike):
+        from .model_io import load_trained_model
+
+        return load_trained_model(model, device=str(pick_device(device)))
+    return model
+
+
+def transfer(
+    source_video: str | os.PathLike,
+    model: str | TrainedModel,
+    out_dir: str | os.PathLike,
+    normalize: bool = True,
+    options: NormalizeOptions | None = None,
+    smoothing: float = 1.0,
+    face: bool = True,
+    start: int = 0,
+    end: int | None = None,
+    pose_model: str = "full",
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    write_video: bool = True,
+    device: str | torch.device | None = None,
+) -> TransferResult:
+    """Generate the target subject dancing the moves of frames [start, end) of `source_video`
+    into `out_dir` (see the module docstring for its layout). `options` carries the user's scale,
+    offsets and mirror; `normalize=False` skips the automatic mapping and fits the source frame
+    into the target's. Raises EdnError (MODEL_NOT_FOUND, media errors, BAD_RANGE, BAD_PARAMS,
+    NO_PERSON, NO_ANKLES, CANCELLED); on any error nothing from this run is left in `out_dir`."""
+    from .. import media as media_io
+    from ..pose.detect import extract_poses
+
+    started = time.perf_counter()
+    progress = progress or no_progress
+    out_dir = Path(out_dir).expanduser()
+    _check_params(out_dir, smoothing, options)
+    if device is not None:
+        device = pick_device(device)
+    trained = resolve_model(model, device)
+    info = media_io.probe(source_video)
+    start, end = media_io.check_range(info, start, end)
+
+    options = effective_options(normalize, options)
+    source = extract_poses(info.path, model=pose_model, start=start, end=end, progress=progress, cancelled=cancelled)
+    poses = prepare_poses(source, trained, options, smoothing, name=info.path.name)
+    check_cancelled(cancelled)
+
+    engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
+                               trained.face_generator if face else None, trained.face_side)
+    names = [frame_name(poses.frame_start + i) for i in range(len(poses))]
+    created = not out_dir.exists()
+    ours = [*names, POSES, MANIFEST] + ([VIDEO] if write_video else [])
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _clear_previous_results(out_dir)
+        _write_json(out_dir / PENDING, {"frames": names, "video": VIDEO if write_video else None, "poses": POSES})
+    except OSError as exc:
+        raise EdnError(OUTPUT_UNWRITABLE, f"Cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can write to.") from exc
+    written: list[Path] = []
+    try:
+        generation_s = _generate(engine, poses, trained, out_dir, names, write_video, info.fps, progress, cancelled, written)
+        poses.save(out_dir / POSES)
+        _write_json(out_dir / MANIFEST, _manifest(names, info, start, end, trained, normalize, options, smoothing, face, write_video))
+    except BaseException:
+        # only what this run wrote: a same-named file it had not reached yet is left alone
+        _remove_listed(out_dir, [p.name for p in written] + ours[len(names):])
+        (out_dir / PENDING).unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty: never take files we did not write
+        raise
+    (out_dir / PENDING).unlink(missing_ok=True)
+    return TransferResult(frames=len(names), out_dir=out_dir, video_path=out_dir / VIDEO if write_video else None,
+                          fps_generated=len(names) / max(generation_s, 1e-9), seconds=time.perf_counter() - started,
+                          normalized_poses_path=out_dir / POSES)
+
+
+def effective_options(normalize: bool, options: NormalizeOptions | None) -> NormalizeOptions:
+    """The user's overrides, with the automatic mapping on only when `normalize` (and options.auto) ask for it."""
+    from ..pose.normalize import NormalizeOptions
+
+    options = options or NormalizeOptions()
+    return dataclasses.replace(options, auto=bool(normalize and options.auto))
+
+
+def prepare_poses(source: PoseSequence, trained: TrainedModel, options: NormalizeOptions, smoothing: float,
+                  name: str = "the source clip") -> PoseSequence:
+    """Smoothed source poses mapped into the target's frame (pixels of trained.stats.frame_size)."""
+    from ..pose.normalize import normalize_poses
+    from ..pose.smooth import smooth_poses
+
+    smoothed = smooth_poses(source, strength=smoothing)
+    return normalize_poses(smoothed, trained.stats, options, source_name=name)
+
+
+def _generate(engine: SequenceGenerator, poses: PoseSequence, trained: TrainedModel, out_dir: Path, names: list[str],
+              write_video: bool, fps: float, progress: Progress, cancelled: Callable[[], bool] | None,
+              written: list[Path]) -> float:
+    """Generate every frame and hand it to the background writer; returns the seconds the loop
+    took. `written` receives the paths of the PNGs written, also when this fails."""
+    keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
+    usable = poses.usable
+    total = len(names)
+    started = time.perf_counter()
+    with FrameWriter(out_dir / VIDEO if write_video else None, fps, trained.resolution, written=written) as writer:
+        for i, name in enumerate(names):
+            check_cancelled(cancelled)
+            frame = engine.step(keypoints[i] if usable[i] else None)
+            writer.put(out_dir / name, frame.image)
+            progress(i + 1, total, STAGE)
+    return time.perf_counter() - started
+
+
+def _check_params(out_dir: Path, smoothing: float, options: NormalizeOptions | None) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdnError(BAD_PARAMS, f"Output {out_dir} is a file; transfer writes a folder of frames. Choose a folder path.")
+    if not (isinstance(smoothing, int | float) and math.isfinite(smoothing) and smoothing >= 0):
+        raise EdnError(BAD_PARAMS, f"Smoothing {smoothing} is invalid: use 0 (off), 1 (default) or a larger positive number.")
+    if options is not None:
+        options.validate()
+
+
+def _clear_previous_results(out_dir: Path) -> None:
+    """Remove what an earlier transfer into this folder wrote: the files its manifest (or, if it
+    died, its pending list) names, and its leftover temporary frames. The manifest goes first, so
+    a crash here never leaves a manifest naming missing frames."""
+    listed: list[str] = []
+    for record in (MANIFEST, PENDING):
+        data = _read_json(out_dir / record)
+        listed += [str(f) for f in data.get("frames", [])] + [str(data.get(k)) for k in ("video", "poses") if data.get(k)]
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    _remove_listed(out_dir, listed)
+    for entry in out_dir.iterdir():
+        if _FRAME_TEMP.match(entry.name):
+            entry.unlink(missing_ok=True)
+    (out_dir / PENDING).unlink(missing_ok=True)
+
+
+def _remove_listed(out_dir: Path, names: list[str]) -> None:
+    for name in names:
+        path = out_dir / name
+        # only plain names we could have written: a damaged manifest must not reach outside the folder
+        if path.name == name and (_FRAME_NAME.match(name) or name in (VIDEO, POSES, MANIFEST)) and not path.is_dir():
+            path.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with atomic_file(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
+def _manifest(names, info, start, end, trained, normalize, options, smoothing, face, write_video) -> dict:
+    used_face = bool(face and trained.face_generator is not None)
+    return {
+        "version": MANIFEST_VERSION,
+        "frames": names,
+        "first_frame": start,
+        "frame_count": len(names),
+        "fps": info.fps,
+        "size": list(trained.resolution),
+        "model": trained.name,
+        "source": str(info.path),
+        "source_range": [start, end],
+        "video": VIDEO if write_video else None,
+        "poses": POSES,
+        "normalize": normalize,
+        "normalize_options": dataclasses.asdict(options),
+        "smoothing": smoothing,
+        "face_refined": used_face,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
