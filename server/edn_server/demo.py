@@ -1,12 +1,17 @@
-"""`make demo`: the main job on the embedded samples (or the user's own clips).
+"""`make demo`: the main job on the embedded sample dancers (or your own clips), end to end.
 
-Until the GAN lands this runs the pose stages: extract → smooth → normalize the source dancer to the
-target → label images, and writes a side-by-side video and a contact sheet so a person can judge them.
+Steps: pose model → sample clips (rendered once, cached) → a `preview` model of the target trained
+for a few minutes (reused on later runs) → the source dancer's motion transferred to it → the real
+Blender extension doing the same through the job server (`demo_blender`) → pictures in `out/`:
+side_by_side.mp4 (source | normalized pose | result) and contact_sheet.png.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +19,7 @@ import numpy as np
 from .errors import EdnError
 from .progress import TqdmProgress
 
-PANEL_HEIGHT = 384
+PANEL_HEIGHT = 256
 
 
 def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
@@ -25,29 +30,24 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
 
 
-def overlay_keypoints(frame: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    """The stick figure drawn over a dimmed copy of the frame, to check detections by eye."""
-    from .pose.render import render_label
+def _read_rgb(path: Path) -> np.ndarray:
+    import cv2
 
-    label = render_label(keypoints, (frame.shape[1], frame.shape[0]))
-    drawn = label.any(axis=-1, keepdims=True)
-    return np.where(drawn, label, (frame * 0.55).astype(np.uint8))
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def side_by_side_rows(source_path: Path, source, normalized, start: int = 0):
-    """Yield (frame | keypoints | normalized label) images, one per source frame."""
+def side_by_side_rows(source_path: Path, normalized, frames_dir: Path, start: int = 0):
+    """Yield (source frame | normalized label | generated frame) images, one per source frame."""
+    from .gan.infer import frame_name
     from .media import iter_frames, probe
     from .pose.render import render_label
 
     info = probe(source_path)
-    for index, frame in enumerate(iter_frames(info, start, start + len(source))):
-        panels = [
-            frame,
-            overlay_keypoints(frame, source.keypoints[index]) if source.usable[index] else (frame * 0.55).astype(np.uint8),
-            render_label(normalized.keypoints[index], normalized.size) if normalized.usable[index]
-            else np.zeros((normalized.size[1], normalized.size[0], 3), np.uint8),
-        ]
-        yield np.concatenate([_fit_height(p, PANEL_HEIGHT) for p in panels], axis=1)
+    for offset, frame in enumerate(iter_frames(info, start, start + len(normalized))):
+        label = (render_label(normalized.keypoints[offset], normalized.size) if normalized.usable[offset]
+                 else np.zeros((normalized.size[1], normalized.size[0], 3), np.uint8))
+        result = _read_rgb(frames_dir / frame_name(start + offset))
+        yield np.concatenate([_fit_height(p, PANEL_HEIGHT) for p in (frame, label, result)], axis=1)
 
 
 def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path: Path, sheet_rows: int = 6) -> None:
@@ -57,7 +57,7 @@ def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path:
     from .atomic import atomic_file
     from .media import VideoWriter
 
-    picks = set(np.linspace(0, total - 1, sheet_rows).round().astype(int).tolist())
+    picks = set(np.linspace(0, total - 1, min(sheet_rows, total)).round().astype(int).tolist())
     kept = []
     bar = TqdmProgress()
     writer = None
@@ -67,7 +67,7 @@ def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path:
                 writer = VideoWriter(out_path, fps, (row.shape[1], row.shape[0]))
             writer.write(row)
             if index in picks:
-                kept.append(_fit_height(row, PANEL_HEIGHT // 2))
+                kept.append(row)
             bar(index + 1, total, "side-by-side video")
         writer.close()
         writer = None
@@ -75,52 +75,99 @@ def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path:
         bar.close()
         if writer is not None:
             writer.close(keep=False)
-    sheet = np.concatenate(kept, axis=0)
     with atomic_file(sheet_path, suffix=".png") as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(kept, axis=0), cv2.COLOR_RGB2BGR))
 
 
-def run(out: Path, source: Path | None, target: Path | None, model: str, max_frames: int | None, quick: bool) -> None:
-    from .pose.detect import describe_gaps, extract_poses
+def model_name_for(target: Path, preset: str) -> str:
+    """One demo model per target clip content and preset, so a later run reuses it."""
+    from .media import content_hash
+
+    return f"demo-{target.stem[:40]}-{preset}-{content_hash(target)[:8]}"
+
+
+def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
+    """Train the target (or reuse the finished model of an earlier demo run; resume an interrupted one)."""
+    from . import config, registry
+    from .gan.model_io import load_trained_model
+    from .gan.train import train
+
+    name = model_name_for(target, preset)
+    folder = registry.models_dir(config.data_dir()) / name
+    if retrain and folder.exists():
+        registry.delete_model(config.data_dir(), name)
+    if (folder / registry.MODEL_FILE).is_file():
+        print(f"Reusing the trained model {name!r} (make demo RETRAIN=1 trains it again).", flush=True)
+        return load_trained_model(name)
+    print(f"Training {name!r} ({preset}) for {minutes:g} minutes…", flush=True)
+    bar = TqdmProgress()
+    try:
+        return train(target, name, preset=preset, minutes=minutes, resume=(folder / "training").exists(), progress=bar)
+    finally:
+        bar.close()
+
+
+def run_blender_walkthrough(source: Path, model: str, out: Path, frames: int | None) -> bool:
+    """The real extension in headless Blender: Transfer Motion through the job server, the result
+    strip on the timeline, the Sequencer rendered to out/demo.mp4. Returns False when it could not run."""
+    try:
+        import bpy  # noqa: F401  (only checks Blender is importable here; the walkthrough runs in a child)
+    except ImportError:
+        print("Blender (bpy) is not installed in this environment: skipping the Blender walkthrough.", flush=True)
+        return False
+    command = [sys.executable, "-m", "edn_server.demo_blender", "--source", str(source), "--model", model,
+               "--out", str(out), "--data-dir", str(os.environ.get("EDN_HOME") or _data_dir())]
+    if frames:
+        command += ["--frames", str(frames)]
+    print("Running the Blender extension headless (Transfer Motion → result strip → Sequencer render)…", flush=True)
+    return subprocess.run(command).returncode == 0
+
+
+def _data_dir() -> Path:
+    from . import config
+
+    return config.data_dir()
+
+
+def run(out: Path, source: Path | None, target: Path | None, preset: str, minutes: float, retrain: bool,
+        max_frames: int | None, quick: bool, blender: bool) -> None:
+    from .gan.infer import transfer
     from .pose.models import ensure_pose_model
-    from .pose.normalize import NormalizeOptions, PoseStats, normalize_poses
-    from .pose.smooth import smooth_poses
+    from .pose.sequence import PoseSequence
 
+    started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    ensure_pose_model(model)
+    ensure_pose_model("full")
     if source is None or target is None:
         from .samples import render_samples
 
         print("Rendering the embedded sample dancers (once; cached for later runs)…", flush=True)
-        samples = render_samples(quick=quick, progress=TqdmProgress())
+        bar = TqdmProgress()
+        try:
+            samples = render_samples(quick=quick, progress=bar)
+        finally:
+            bar.close()
         source = source or samples.source
         target = target or samples.target
     print(f"target: {target}\nsource: {source}", flush=True)
 
-    poses = {}
-    for role, path in (("target", target), ("source", source)):
-        bar = TqdmProgress()
-        try:
-            raw = extract_poses(path, model=model, end=None, progress=bar)
-        finally:
-            bar.close()
-        print(f"{role}: {describe_gaps(raw)}", flush=True)
-        poses[role] = smooth_poses(raw)
-        poses[role].save(out / f"{role}_poses.npz")
+    model = ensure_model(target, preset, minutes, retrain)
+    frames_dir = out / "frames"
+    bar = TqdmProgress()
+    try:
+        result = transfer(source, model, frames_dir, end=max_frames, progress=bar)
+    finally:
+        bar.close()
+    print(f"transfer: {result.frames} frames at {result.fps_generated:.1f} frames/s (generation) → {frames_dir}", flush=True)
 
-    source_poses = poses["source"]
-    if max_frames is not None and len(source_poses) > max_frames:
-        source_poses = source_poses.replace(
-            keypoints=source_poses.keypoints[:max_frames], detected=source_poses.detected[:max_frames],
-            interpolated=source_poses.interpolated[:max_frames],
-        )
-    target_stats = PoseStats.from_poses(poses["target"], name=target.name)
-    normalized = normalize_poses(source_poses, target_stats, NormalizeOptions())
-    normalized.save(out / "source_normalized.npz")
-
-    rows = side_by_side_rows(source, source_poses, normalized)
-    write_side_by_side(rows, out / "side_by_side.mp4", source_poses.fps, len(source_poses), out / "contact_sheet.png")
-    print(f"wrote {out / 'side_by_side.mp4'} and {out / 'contact_sheet.png'}")
+    normalized = PoseSequence.load(result.normalized_poses_path)
+    rows = side_by_side_rows(source, normalized, frames_dir)
+    write_side_by_side(rows, out / "side_by_side.mp4", normalized.fps, len(normalized), out / "contact_sheet.png")
+    if blender and not run_blender_walkthrough(source, model.name, out, max_frames):
+        raise EdnError("DEMO_FAILED", "The Blender walkthrough failed (see its messages above); the frames, "
+                                      "side_by_side.mp4 and contact_sheet.png in out/ are complete.")
+    print(f"done in {time.monotonic() - started:.0f} s: see {out}/ (side_by_side.mp4, contact_sheet.png"
+          f"{', demo.mp4, demo.blend' if blender else ''}, frames/)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out"))
     parser.add_argument("--source", type=Path, help="your source dancer clip (default: the embedded sample)")
     parser.add_argument("--target", type=Path, help="your target subject clip (default: the embedded sample)")
-    parser.add_argument("--model", choices=("lite", "full", "heavy"), default="full")
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many source frames")
+    parser.add_argument("--preset", choices=("preview", "paper", "tiny"), default="preview")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget for the target (default 5)")
+    parser.add_argument("--retrain", action="store_true", help="train the target again even if a demo model exists")
+    parser.add_argument("--max-frames", type=int, default=None, help="transfer at most this many source frames")
     parser.add_argument("--quick", action="store_true", help="short, small samples (for tests)")
+    parser.add_argument("--no-blender", action="store_true", help="skip the headless Blender walkthrough")
     args = parser.parse_args(argv)
     try:
-        run(args.out, args.source, args.target, args.model, args.max_frames, args.quick)
+        run(args.out, args.source, args.target, args.preset, args.minutes, args.retrain, args.max_frames,
+            args.quick, not args.no_blender)
     except EdnError as exc:
         print(f"edn demo: error: {exc}", file=sys.stderr)
         return 2
