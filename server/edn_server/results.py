@@ -28,12 +28,22 @@ def video_file(job: dict) -> Path:
     return Path(video)
 
 
+def _frames(folder: Path, result: dict) -> list[Path]:
+    """The job's own frames: those its first_frame/frame_count/frame_pattern name (a user's output
+    folder may hold other images), else every image in the folder."""
+    pattern, first, count = result.get("frame_pattern"), result.get("first_frame"), result.get("frame_count")
+    if not (isinstance(pattern, str) and isinstance(first, int) and isinstance(count, int)):
+        return list_images(folder)
+    named = (folder / pattern.format(first + i) for i in range(count))
+    return [p for p in named if p.is_file() and p.parent == folder]
+
+
 def _archive_members(job: dict) -> list[tuple[Path, str]]:
     result = _finished(job)
     members: list[tuple[Path, str]] = []
     frames_dir = result.get("frames_dir")
     if frames_dir and Path(frames_dir).is_dir():
-        members += [(p, p.name) for p in list_images(Path(frames_dir))]
+        members += [(p, p.name) for p in _frames(Path(frames_dir), result)]
     for name in result.get("files", ()):
         path = Path(name)
         if path.is_file():

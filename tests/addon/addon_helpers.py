@@ -27,6 +27,7 @@ SHARED_DATA = Path(os.environ.get("EDN_SHARED_DATA", ROOT.parent / "shared" / "d
 EXTENSION_ID = "edn_motion_transfer"
 ADDON_MODULE = f"bl_ext.user_default.{EXTENSION_ID}"
 TARGET_MODEL = "subject4 stats"
+TINY_MODEL = "tiny dancer"
 CLIP_FRAMES = 24
 
 # Blender reads this when bpy is first imported: keep its preferences and extensions out of ~.
@@ -130,3 +131,30 @@ def poll_message(op) -> str:
     with pytest.raises(RuntimeError) as info:
         op()
     return str(info.value)
+
+
+def blender_pixels(path: Path):
+    """RGB float pixels (rows bottom-up, as Blender stores them), read by Blender itself."""
+    import bpy
+    import numpy as np
+
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        image.colorspace_settings.name = "sRGB"
+        w, h = image.size
+        values = np.empty(w * h * 4, np.float32)
+        image.pixels.foreach_get(values)
+        return values.reshape(h, w, 4)[..., :3]
+    finally:
+        bpy.data.images.remove(image)
+
+
+def render_frame(scene, frame: int, path: Path):
+    """Blender's render of one timeline frame (the Sequencer's output), as blender_pixels."""
+    import bpy
+
+    scene.render.image_settings.file_format = "PNG"
+    scene.frame_set(frame)
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    return blender_pixels(path)

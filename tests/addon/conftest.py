@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from addon_helpers import (
     SERVER_PYTHON,
     SHARED_DATA,
     TARGET_MODEL,
+    TINY_MODEL,
     build_extension,
     prefs,
     pure,
@@ -36,8 +38,9 @@ def edn_server(server_python, tmp_path_factory):
     launcher = pure("launcher")
     data_dir = tmp_path_factory.mktemp("edn_server_data")
     log = data_dir.parent / "edn-server.log"
-    saved = {key: os.environ.get(key) for key in ("EDN_JOB_KIND_MODULES", "PYTHONPATH")}
+    saved = {key: os.environ.get(key) for key in ("EDN_JOB_KIND_MODULES", "PYTHONPATH", "OMP_NUM_THREADS")}
     os.environ["EDN_JOB_KIND_MODULES"] = "edn_test_job_kinds"
+    os.environ["OMP_NUM_THREADS"] = "1"  # torch threads spinning on a small shared CPU slow training steps several-fold
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "server"), saved["PYTHONPATH"]]))
     try:
         client = launcher.start_server(launcher.LocalServer(python=str(server_python), data_dir=str(data_dir), log_path=str(log)))
@@ -86,6 +89,20 @@ def target_model(edn_server) -> dict:
     """).strip().splitlines()[-1])
     (folder / "model.json").write_text(json.dumps({"name": TARGET_MODEL, "stats": stats, "resolution": stats["frame_size"]}))
     return {"name": TARGET_MODEL, "stats": stats}
+
+
+@pytest.fixture(scope="session")
+def tiny_target(edn_server, clip24) -> dict:
+    """A trained 'tiny' target (tests only: useless images, quick) on clip24, trained through the
+    server's API; for the tests that need weights but are not about training."""
+    client = pure("client").EdnClient(edn_server["url"], edn_server["token"], timeout=60.0)
+    job_id = client.submit("train", {"name": TINY_MODEL, "preset": "tiny", "steps": 4}, {"path": str(clip24)})["id"]
+    deadline = time.monotonic() + 180
+    while (job := client.job(job_id))["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    assert job["state"] == "done", job
+    return job["result"]
 
 
 # -- Blender ------------------------------------------------------------------------------------------

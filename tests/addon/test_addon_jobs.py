@@ -1,12 +1,22 @@
 """Job lifecycle through the add-on: cancel (running, and before the server answered), a saved file
-finding its jobs again, and Train/Transfer against whatever the server implements."""
+finding its jobs again, and Train Target Model then Transfer Motion end to end."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 import pytest
-from addon_helpers import add_movie_strip, drive, finished, poll_message, submit_raw_job
+from addon_helpers import (
+    CLIP_FRAMES,
+    SHARED_DATA,
+    add_movie_strip,
+    blender_pixels,
+    drive,
+    finished,
+    poll_message,
+    render_frame,
+    submit_raw_job,
+)
 
 bpy = pytest.importorskip("bpy")
 
@@ -59,38 +69,60 @@ def test_a_job_saved_before_it_reached_the_server_says_so(addon, local_prefs, sc
     assert record.state == "not_sent" and "Start it again" in record.error_message
 
 
-def _submit_or_not_implemented(addon, op, scene, timeout):
+def _run_operator(addon, op, scene, timeout):
     assert op() == {"FINISHED"}
     uid = scene.edn.jobs[-1].uid
     drive(addon, lambda: finished(_record(scene, uid)), timeout)
     return _record(scene, uid)
 
 
-def test_train_then_transfer_or_a_clear_not_implemented(addon, local_prefs, scene, clip24, target_model, tmp_path):
-    """Train Target Model on the clip with a tiny budget, then Transfer Motion with the new model.
-    While the server lacks these kinds it answers NOT_IMPLEMENTED, which must reach the user."""
+def test_train_then_transfer_places_the_generated_frames(addon, local_prefs, scene, clip24, edn_server, tmp_path):
+    """Train Target Model on a movie strip with a few seconds' budget (the user's Preview preset),
+    then Transfer Motion with the new model: its frames land as a strip above the source that
+    Blender renders exactly as the server wrote them."""
     add_movie_strip(addon, scene, clip24)
     scene.edn.output_dir = str(tmp_path / "out")
     scene.edn.train_name, scene.edn.train_minutes, scene.edn.quality_preset = "addon test target", 0.1, "preview"
-    trained = _submit_or_not_implemented(addon, bpy.ops.edn.train_target, scene, 300)
-    if trained.error_code == "NOT_IMPLEMENTED":
-        assert trained.state == "not_sent" and "not available" in trained.error_message
-        assert scene.edn.last_error == trained.error_message
-        scene.edn.target_model = target_model["name"]  # a target with stats but no weights
-        transfer = _submit_or_not_implemented(addon, bpy.ops.edn.transfer_motion, scene, 60)
-        assert transfer.error_code in ("NOT_IMPLEMENTED", "MODEL_NOT_FOUND", "WEIGHTS_MISSING", "BAD_MODEL"), transfer.error_message
-        assert transfer.state in ("not_sent", "failed") and transfer.error_message
-        return
-    assert (trained.state, trained.error_message) == ("done", "")
+    trained = _run_operator(addon, bpy.ops.edn.train_target, scene, 300)
+    assert (trained.state, trained.error_message, trained.stage) == ("done", "", "model ready")
     drive(addon, lambda: addon.poller.state.models_loaded, 30, "the model list")
     assert scene.edn.target_model == "addon test target"
-    assert "addon test target" in [m["name"] for m in addon.poller.state.models]
+    model = next(m for m in addon.poller.state.models if m["name"] == "addon test target")
+    width, height = model["info"]["resolution"]
+    assert model["info"]["preset"] == "preview" and height == 128
+    scene.render.resolution_x, scene.render.resolution_y = width, height  # strips are fitted to the output when added
 
-    transfer = _submit_or_not_implemented(addon, bpy.ops.edn.transfer_motion, scene, 300)
+    transfer = _run_operator(addon, bpy.ops.edn.transfer_motion, scene, 300)
     assert (transfer.state, transfer.error_message, transfer.placed) == ("done", "", True)
     strip = addon.strips.find_strip(scene, transfer.result_strip)
-    assert (strip.channel, strip.frame_final_start, strip.frame_final_duration) == (2, 1, 24)
+    assert (strip.channel, strip.frame_final_start, strip.frame_final_duration) == (2, 1, CLIP_FRAMES)
     assert strip.name == "dance > addon test target"
+    result = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(transfer.job_id)["result"]
+    folder = Path(bpy.path.abspath(strip.directory))
+    assert folder == Path(result["frames_dir"]) and folder.is_relative_to(tmp_path / "out")
+    names = [e.filename for e in strip.elements]
+    assert names == [f"{i:06d}.png" for i in range(CLIP_FRAMES)] and result["frames"] == CLIP_FRAMES
+    for frame, name in ((1, names[0]), (CLIP_FRAMES, names[-1])):
+        rendered, expected = render_frame(scene, frame, tmp_path / f"render_{frame}.png"), blender_pixels(folder / name)
+        assert rendered.shape == expected.shape == (height, width, 3)
+        assert abs(rendered - expected).max() < 2.5 / 255, f"timeline frame {frame} differs from the server's {name}"
+
+
+def test_cancel_mid_transfer_places_nothing(addon, local_prefs, scene, tiny_target, tmp_path):
+    clip = SHARED_DATA / "mediapipe_pose_segmentation_dance.mp4"  # all 102 frames: detecting them takes a while
+    add_movie_strip(addon, scene, clip)
+    scene.edn.output_dir = str(tmp_path / "out")
+    scene.edn.target_model = tiny_target["model"]
+    assert bpy.ops.edn.transfer_motion() == {"FINISHED"}
+    uid = scene.edn.jobs[-1].uid
+    drive(addon, lambda: _record(scene, uid).state == "running" and _record(scene, uid).progress > 0, 60)
+    started = time.monotonic()
+    assert bpy.ops.edn.cancel_job() == {"FINISHED"}
+    drive(addon, lambda: finished(_record(scene, uid)), 15)
+    record = _record(scene, uid)
+    assert record.state == "cancelled" and record.error_code == "CANCELLED" and time.monotonic() - started < 5
+    assert not record.placed and len(addon.strips.top_level(scene.sequence_editor)) == 1
+    assert not list((tmp_path / "out").rglob("*.png")), "a cancelled transfer leaves no frames"
 
 
 def test_start_and_stop_server_from_the_preferences(addon, local_prefs, scene, tmp_path):

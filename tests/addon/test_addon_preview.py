@@ -6,24 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from addon_helpers import CLIP_FRAMES, add_movie_strip, drive, run_server_python
+from addon_helpers import CLIP_FRAMES, add_movie_strip, blender_pixels, drive, run_server_python
 
 bpy = pytest.importorskip("bpy")
-
-
-def _pixels(path: Path):
-    """RGB float pixels (rows bottom-up, as Blender stores them), read by Blender itself."""
-    import numpy as np
-
-    image = bpy.data.images.load(str(path), check_existing=False)
-    try:
-        image.colorspace_settings.name = "sRGB"
-        w, h = image.size
-        values = np.empty(w * h * 4, np.float32)
-        image.pixels.foreach_get(values)
-        return values.reshape(h, w, 4)[..., :3]
-    finally:
-        bpy.data.images.remove(image)
 
 
 def _run_preview(addon, scene, clip, target_model, **settings):
@@ -74,7 +59,7 @@ def test_preview_poses_adds_a_strip_that_renders_the_server_frames(addon, local_
         scene.frame_set(frame)
         scene.render.filepath = str(tmp_path / f"render_{frame}.png")
         bpy.ops.render.render(write_still=True)
-        rendered, expected = _pixels(tmp_path / f"render_{frame}.png"), _pixels(folder / name)
+        rendered, expected = blender_pixels(tmp_path / f"render_{frame}.png"), blender_pixels(folder / name)
         assert rendered.shape == expected.shape == (height, width, 3)
         assert expected.max() > 0.5, "the label frame should show a stick figure"
         assert abs(rendered - expected).max() < 2.5 / 255, f"frame {frame} differs from {name}"

@@ -117,10 +117,10 @@ def test_missing_or_unreadable_media_answered_at_submit(server, client, tmp_path
     assert client.json("GET", "/v1/jobs?kind=extract_poses")[1]["jobs"] == [], "nothing was queued"
 
 
-def test_planned_kinds_answer_not_implemented(client):
-    for kind in ("train", "transfer", "eval"):
+def test_gan_kinds_name_their_missing_parameter(client):
+    for kind, field in (("train", "params.name"), ("transfer", "params.model"), ("eval", "params.model")):
         status, reply = client.json("POST", "/v1/jobs", {"kind": kind, "params": {}})
-        assert status == 501 and reply["error"]["code"] == "NOT_IMPLEMENTED", reply
+        assert status == 422 and reply["error"]["code"] == "BAD_PARAMS" and reply["error"]["field"] == field, reply
 
 
 def test_oversized_upload_and_json_body_are_413(server, client):

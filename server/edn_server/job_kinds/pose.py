@@ -3,6 +3,7 @@
 normalization sliders before a long transfer)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -10,8 +11,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .. import registry
 from ..atomic import atomic_dir
-from ..errors import BAD_PARAMS, MEDIA_UNREADABLE, EdnError
+from ..config import data_dir
+from ..errors import BAD_MODEL, BAD_PARAMS, MEDIA_UNREADABLE, EdnError
 from ..jobs import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
 from ..pose.detect import STAGE as DETECT_STAGE
 from ..progress import check_cancelled
@@ -40,14 +43,15 @@ class Normalization(BaseModel):
 class PreviewParams(ExtractParams):
     target_poses: str | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
     target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
+    target_model: str | None = Field(None, description="name of a trained model whose saved statistics to use (GET /v1/models)")
     normalization: Normalization = Field(default_factory=Normalization)
     smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
     video: bool = Field(True, description="also write labels.mp4")
 
     @model_validator(mode="after")
     def _one_target(self) -> PreviewParams:
-        if (self.target_poses is None) == (self.target_stats is None):
-            raise ValueError("give exactly one of target_poses (a pose file) or target_stats")
+        if sum(v is not None for v in (self.target_poses, self.target_stats, self.target_model)) != 1:
+            raise ValueError("give exactly one of target_poses (a pose file), target_stats or target_model (a trained model's name)")
         if self.target_poses is not None and not os.path.isabs(self.target_poses):
             raise ValueError(f"target_poses {self.target_poses!r} must be an absolute path")
         return self
@@ -76,21 +80,36 @@ def run_extract(ctx: JobContext) -> dict:
 
 
 def target_stats(params: PreviewParams):
-    """The target's statistics from its pose file or from the given values; errors name the parameter."""
+    """The target's statistics from its pose file, a trained model or the given values; errors name the parameter."""
     from ..pose.normalize import PoseStats
     from ..pose.sequence import PoseSequence
 
-    field = "params.target_poses" if params.target_poses is not None else "params.target_stats"
+    field = next(f"params.{name}" for name in ("target_poses", "target_model", "target_stats") if getattr(params, name) is not None)
     try:
         if params.target_poses is not None:
             path = Path(params.target_poses)
             return PoseStats.from_poses(PoseSequence.load(path), name=path.name)
+        if params.target_model is not None:
+            return PoseStats.from_dict(_model_stats(params.target_model))
         return PoseStats.from_dict(params.target_stats)
     except EdnError as exc:
         raise FieldError(exc.code, exc.message, field) from exc
     except (TypeError, ValueError, KeyError) as exc:
         raise FieldError(BAD_PARAMS, f"{field} is not a valid set of target statistics ({exc}). Pass the stats saved with "
                                      "a trained model, or a target pose file as target_poses.", field) from exc
+
+
+def _model_stats(name: str) -> dict:
+    """The statistics saved in a trained model's model.json (MODEL_NOT_FOUND if there is no such model)."""
+    meta_file = registry.model_path(data_dir(), name) / registry.MODEL_FILE
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise EdnError(BAD_MODEL, f"{meta_file} could not be read ({exc}); train the model again.") from exc
+    stats = meta.get("stats") if isinstance(meta, dict) else None
+    if not isinstance(stats, dict):
+        raise EdnError(BAD_MODEL, f"{meta_file} carries no target statistics ('stats'); train the model again.")
+    return stats
 
 
 def validate_preview(media: ResolvedMedia | None, params: PreviewParams) -> None:

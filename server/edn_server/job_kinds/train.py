@@ -1,0 +1,147 @@
+"""The `train` job: a video of the target subject -> a trained model registered by name.
+
+Resumable: training writes checkpoints into the model's folder, so after a crash or restart the
+scheduler runs the job again and it continues from its last checkpoint (train(..., resume=True)).
+A cancelled run keeps its checkpoint too: submitting `train` again with the same name, video,
+frame range and preset continues it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .. import registry
+from ..config import data_dir
+from ..errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
+from ..jobs import FieldError, JobContext, JobKind, ResolvedMedia
+from ..pose.detect import STAGE as DETECT_STAGE
+
+DATASET_STAGE = "dataset"  # gan.dataset.STAGE (not imported: it pulls in torch)
+TRAINING = "train"  # never reported by name: see _job_progress
+PREPARE_WEIGHTS = ((DETECT_STAGE, 0.10), (DATASET_STAGE, 0.05))
+TRAINING_WEIGHT = 0.85
+MAX_STEPS = 2_000_000
+MAX_MINUTES = 14 * 24 * 60.0
+OWNER_FILE = "train_owner.json"  # in the job's folder: this job created the model folder
+PROGRESS_SCALE = 100_000
+
+
+class TrainParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., description="name the model is registered under (letters, digits, space, '.', '_', '-')")
+    preset: Literal["preview", "paper", "tiny"] = Field(
+        "preview", description="preview: CPU-friendly, 128 px high frames; paper: the paper's 512 px model with local "
+                               "enhancer (needs a GPU); tiny: for tests only, its images are useless")
+    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="training steps in all (shared among the stages)")
+    minutes: float | None = Field(None, gt=0, le=MAX_MINUTES, description="training time in all, dataset building included")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        try:
+            return registry.check_name(value)
+        except EdnError as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> TrainParams:
+        if self.steps is not None and self.minutes is not None:
+            raise ValueError("give a step budget (steps) or a time budget (minutes), not both")
+        return self
+
+
+def validate_train(media: ResolvedMedia | None, params: TrainParams) -> None:
+    """Answer at submit time what would otherwise fail after minutes of pose detection."""
+    from ..gan.train_config import preset_config
+
+    folder = registry.models_dir(data_dir()) / params.name
+    if (folder / registry.MODEL_FILE).is_file():
+        raise FieldError(MODEL_EXISTS, f"A trained model named {params.name!r} already exists on this server. Choose another "
+                                       f"name, or delete that model first (DELETE /v1/models/{params.name}).", "params.name")
+    try:
+        stages = preset_config(params.preset, media.info.size).stage_shares()
+    except EdnError as exc:
+        raise FieldError(exc.code, f"{exc.message} (target video {media.path})", "params.preset") from exc
+    if params.steps is not None and params.steps < len(stages):
+        raise FieldError(BAD_PARAMS, f"steps={params.steps} cannot cover the {len(stages)} training stages of preset "
+                                     f"{params.preset!r} ({', '.join(stages)}); give steps={len(stages)} or more.", "params.steps")
+
+
+def _job_progress(ctx: JobContext):
+    """train reports each training stage as (steps or seconds of the whole run, its total) under
+    the stage's label ('train: body'...). The scheduler takes a stage it has no weight for as overall
+    progress, so those calls are turned into overall progress here. A cancel is left to train's own
+    check before the next step, which writes the checkpoint that lets the job resume."""
+    prepared = sum(w for _, w in PREPARE_WEIGHTS) / (sum(w for _, w in PREPARE_WEIGHTS) + TRAINING_WEIGHT)
+
+    def report(done: int, total: int, stage: str) -> None:
+        if not stage.startswith(f"{TRAINING}:"):
+            ctx.progress(done, total, stage)
+            return
+        fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+        try:
+            ctx.progress(round((prepared + (1.0 - prepared) * fraction) * PROGRESS_SCALE), PROGRESS_SCALE, stage)
+        except EdnError as exc:
+            if exc.code != CANCELLED:
+                raise
+
+    return report
+
+
+def _checkpoint_step(checkpoint: Path) -> int | None:
+    """The global step a checkpoint holds, or None without a readable one (train then says why)."""
+    from ..gan.checkpoint import read_checkpoint
+
+    if not checkpoint.is_file():
+        return None
+    try:
+        return int(read_checkpoint(checkpoint)["position"]["step"])
+    except (EdnError, KeyError, TypeError, ValueError):
+        return 0
+
+
+def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
+    from ..gan.reports import LOSSES_FILE, SAMPLES_FILE
+
+    samples = folder / SAMPLES_FILE
+    files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, LOSSES_FILE)]
+    return {
+        "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"), "steps": meta.get("steps"),
+        "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder),
+        "samples": str(samples) if samples.is_file() else None, "resumed_from_step": resumed_from, "attempt": attempt,
+        "files": [str(f) for f in files if f.is_file()],
+    }
+
+
+def run_train(ctx: JobContext) -> dict:
+    from ..gan.checkpoint import checkpoint_path
+    from ..gan.train import train
+
+    params: TrainParams = ctx.params
+    folder = registry.models_dir(data_dir()) / params.name
+    owner = ctx.work_dir / OWNER_FILE
+    ours = owner.is_file()
+    if ours and (folder / registry.MODEL_FILE).is_file():
+        # An earlier attempt finished (model.json is written last) but the server died before recording it.
+        return _result(folder, json.loads((folder / registry.MODEL_FILE).read_text()), 0, ctx.attempt)
+    checkpoint = checkpoint_path(folder)
+    resumed_from = _checkpoint_step(checkpoint)
+    if resumed_from is None and ours and folder.is_dir():
+        shutil.rmtree(folder)  # our own earlier attempt died before its first checkpoint: start afresh
+    owner.write_text(json.dumps({"model": params.name}))
+    media = ctx.media
+    model = train(media.path, params.name, preset=params.preset, steps=params.steps, minutes=params.minutes,
+                  resume=resumed_from is not None, start=media.start, end=media.end, progress=_job_progress(ctx),
+                  cancelled=ctx.cancelled)
+    return _result(model.folder, model.info, resumed_from or 0, ctx.attempt)
+
+
+TRAIN = JobKind(
+    name="train", params=TrainParams, run=run_train, validate=validate_train, heavy=True, resumable=True,
+    stages=(*PREPARE_WEIGHTS, (TRAINING, TRAINING_WEIGHT)),
+    summary="train a target subject's pose-to-video GAN from a video of them",
+)

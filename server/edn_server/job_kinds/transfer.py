@@ -1,0 +1,95 @@
+"""Jobs that use a trained model: `transfer` (a source dancer's motion -> the target's numbered
+PNG frames + mp4) and `eval` (the paper's reconstruction metrics on a clip of the target)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from .. import registry
+from ..config import data_dir
+from ..errors import EdnError
+from ..jobs import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
+from ..pose.detect import STAGE as DETECT_STAGE
+from .pose import Normalization
+
+GENERATE_STAGE = "generate frames"  # gan.infer.STAGE
+EVALUATE_STAGE = "evaluate"  # gan.evaluate.STAGE
+MEDIAN_STAGE = "median baseline"  # gan.evaluate.MEDIAN_STAGE
+FRAME_PATTERN = "{:06d}.png"  # gan.infer.frame_name
+METRICS_FILE = "metrics.json"
+
+
+class TransferParams(OutputParams):
+    model: str = Field(..., description="name of a trained target model (GET /v1/models)")
+    normalization: Normalization = Field(default_factory=Normalization)
+    smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
+    face: bool = Field(True, description="refine the face with the model's face GAN")
+    pose_model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant for the source poses")
+    video: bool = Field(True, description="also write result.mp4")
+
+
+class EvalParams(OutputParams):
+    model: str = Field(..., description="name of a trained target model (GET /v1/models)")
+    baseline: Literal["median"] | None = Field(None, description="also score the per-pixel median of the training frames")
+
+
+def check_model(name: str, field: str = "params.model") -> Path:
+    """The model's folder, or a FieldError (MODEL_NOT_FOUND answers 404) naming the parameter."""
+    try:
+        return registry.model_path(data_dir(), name)
+    except EdnError as exc:
+        raise FieldError(exc.code, exc.message, field) from exc
+
+
+def validate_uses_model(media: ResolvedMedia | None, params: TransferParams | EvalParams) -> None:
+    check_model(params.model)
+
+
+def run_transfer(ctx: JobContext) -> dict:
+    from ..gan.infer import MANIFEST, resolve_model, transfer
+    from ..pose.normalize import NormalizeOptions
+
+    params: TransferParams = ctx.params
+    media = ctx.media
+    out = Path(params.output_dir) if params.output_dir else ctx.work_dir / "frames"
+    trained = resolve_model(params.model)
+    result = transfer(media.path, trained, out, normalize=params.normalization.auto,
+                      options=NormalizeOptions(**params.normalization.model_dump()), smoothing=params.smooth,
+                      face=params.face, start=media.start, end=media.end, pose_model=params.pose_model,
+                      progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video)
+    return {
+        "model": trained.name, "frames_dir": str(result.out_dir), "frame_start": media.start, "frames": result.frames,
+        # the names preview_poses uses too: the result archive takes exactly these frames
+        "first_frame": media.start, "frame_count": result.frames, "frame_pattern": FRAME_PATTERN,
+        "video": str(result.video_path) if result.video_path else None, "size": list(trained.resolution),
+        "fps": media.info.fps, "fps_generated": round(result.fps_generated, 2), "seconds": round(result.seconds, 2),
+        "poses": str(result.normalized_poses_path),
+        "files": [str(result.out_dir / MANIFEST), str(result.normalized_poses_path)],
+    }
+
+
+def run_eval(ctx: JobContext) -> dict:
+    from ..gan.evaluate import evaluate
+
+    params: EvalParams = ctx.params
+    media = ctx.media
+    out = ctx.output_dir / METRICS_FILE
+    metrics = evaluate(params.model, media.path, out, start=media.start, end=media.end, baseline=params.baseline,
+                       progress=ctx.progress, cancelled=ctx.cancelled)
+    # per-frame values stay in the file: a job's result is polled often and must stay small
+    summary = {key: value for key, value in metrics.items() if key != "per_frame"}
+    return {**summary, "metrics_file": str(out), "files": [str(out)]}
+
+
+TRANSFER = JobKind(
+    name="transfer", params=TransferParams, run=run_transfer, validate=validate_uses_model, heavy=True,
+    stages=((DETECT_STAGE, 0.4), (GENERATE_STAGE, 0.6)),
+    summary="transfer a source dancer's motion to a trained target: numbered PNG frames and result.mp4",
+)
+EVAL = JobKind(
+    name="eval", params=EvalParams, run=run_eval, validate=validate_uses_model, heavy=True,
+    stages=((DETECT_STAGE, 0.3), (MEDIAN_STAGE, 0.1), (EVALUATE_STAGE, 0.6)),
+    summary="score a trained target by reconstructing real frames of it from their own poses",
+)

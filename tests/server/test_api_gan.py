@@ -1,0 +1,197 @@
+"""Training, transfer and evaluation as jobs of a real server: one tiny model trained once (on 24
+frames of a real target clip) and reused; cancel, kill -9 + resume, and submit-time errors."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from api_helpers import ServerProcess
+from conftest import shared_clip
+
+TARGET = "edn_subject4_train.mp4"  # 1024x512: the tiny preset trains 128x64
+DANCE = "mediapipe_pose_segmentation_dance.mp4"  # 600x600, 20 fps
+MODEL = "tiny target"
+TRAIN_FRAMES = 24
+
+
+def _start(data_dir: Path) -> ServerProcess:
+    """A server whose torch uses one thread: on a small shared CPU, torch's threads spinning against
+    other processes make a tiny training step several times slower than one thread does."""
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        return ServerProcess(data_dir)
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS")
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
+class Server:
+    """The module's server; the kill -9 test replaces the process on the same data dir."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.process = _start(data_dir)
+
+    def client(self):
+        return self.process.client()
+
+    def restart_after_kill(self) -> None:
+        self.process.kill()
+        self.process = _start(self.data_dir)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, pose_model_full):
+    srv = Server(tmp_path_factory.mktemp("gan") / "data")
+    yield srv
+    srv.process.stop()
+
+
+def _target(frame_end: int = TRAIN_FRAMES, frame_start: int = 0) -> dict:
+    return {"path": str(shared_clip(TARGET)), "frame_start": frame_start, "frame_end": frame_end}
+
+
+def _models(client) -> dict[str, dict]:
+    status, reply = client.json("GET", "/v1/models")
+    assert status == 200
+    return {m["name"]: m for m in reply["models"]}
+
+
+@pytest.fixture(scope="module")
+def trained(server) -> dict:
+    """The tiny model, trained through the API; returns the finished job with the stages it showed."""
+    c = server.client()
+    job_id = c.submit("train", {"name": MODEL, "preset": "tiny", "steps": 12}, _target())
+    seen, deadline = [], time.monotonic() + 180
+    while (job := c.job(job_id))["state"] not in ("done", "failed", "cancelled", "interrupted") and time.monotonic() < deadline:
+        seen.append((job["stage"], job["progress"]))
+        time.sleep(0.02)
+    assert job["state"] == "done", job
+    return {**job, "seen": seen}
+
+
+def test_train_registers_the_model_with_its_stats(server, trained):
+    result = trained["result"]
+    assert (result["model"], result["preset"], result["resolution"], result["steps"]) == (MODEL, "tiny", [128, 64], 12)
+    assert result["resumed_from_step"] == 0 and result["seconds"] > 0
+    assert Path(result["samples"]).is_file() and Path(result["folder"]) == server.data_dir / "models" / MODEL
+    stages = {stage for stage, _ in trained["seen"]}
+    assert {"detect poses", "dataset"} & stages and any(str(s).startswith("train: ") for s in stages), stages
+    progress = [p for _, p in trained["seen"]]
+    assert progress == sorted(progress), "overall progress never goes back when a stage starts"
+    listed = _models(server.client())[MODEL]
+    assert listed["info"]["steps"] == 12 and listed["info"]["resolution"] == [128, 64]
+    assert listed["info"]["stats"]["frame_size"] == [1024, 512]  # what Preview Poses and the add-on read
+
+
+def test_transfer_writes_the_frames_and_serves_them(server, trained, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    cv2.imwrite(str(out / "cover.png"), np.full((8, 8, 3), 255, np.uint8))  # a user's own image stays out
+    c = server.client()
+    params = {"model": MODEL, "normalization": {"auto": True, "scale": 1.0, "offset_x": 0.0, "offset_y": 0.0, "mirror": False},
+              "smooth": 1.0, "face": True, "output_dir": str(out)}  # exactly what the add-on sends
+    job = c.wait(c.submit("transfer", params, {"path": str(shared_clip(DANCE)), "frame_start": 0, "frame_end": 12}), timeout=120)
+    assert job["state"] == "done", job
+    result = job["result"]
+    assert (result["frames_dir"], result["frame_start"], result["frames"], result["fps"]) == (str(out), 0, 12, 20.0)
+    assert result["fps_generated"] > 0 and Path(result["video"]).is_file()
+    names = [f"{i:06d}.png" for i in range(12)]
+    for name in names:
+        assert cv2.imread(str(out / name)).shape == (64, 128, 3)
+
+    status, headers, data = c.request("GET", f"/v1/jobs/{job['id']}/result/archive")
+    assert status == 200 and headers["content-type"] == "application/zip"
+    archived = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert sorted(n for n in archived if n.endswith(".png")) == names, archived
+    status, headers, data = c.request("GET", f"/v1/jobs/{job['id']}/result/video")
+    assert status == 200 and headers["content-type"] == "video/mp4" and data[4:8] == b"ftyp"
+
+
+def test_preview_poses_takes_the_stats_of_a_model_by_name(server, trained):
+    c = server.client()
+    job = c.wait(c.submit("preview_poses", {"target_model": MODEL, "video": False},
+                          {"path": str(shared_clip(DANCE)), "frame_end": 4}), timeout=120)
+    assert job["state"] == "done", job
+    assert job["result"]["size"] == [1024, 512] and job["result"]["frame_count"] == 4
+
+
+def test_eval_reports_the_metrics(server, trained):
+    c = server.client()
+    job = c.wait(c.submit("eval", {"model": MODEL, "baseline": "median"}, _target(TRAIN_FRAMES + 8, TRAIN_FRAMES)), timeout=120)
+    assert job["state"] == "done", job
+    result = job["result"]
+    for key in ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"):
+        assert key in result and key in result["baseline"], key
+    assert result["frames"] == 8 and 0 < result["body_ssim"] <= 1 and "per_frame" not in result
+    saved = json.loads(Path(result["metrics_file"]).read_text())
+    assert saved["body_ssim"] == result["body_ssim"] and len(saved["per_frame"]["frame"]) == 8
+
+
+def test_cancel_stops_training_within_a_step(server, trained):
+    c = server.client()
+    job_id = c.submit("train", {"name": "cancelled", "preset": "tiny", "steps": 1_000_000}, _target())
+    job = c.wait(job_id, states=("running",), timeout=60)
+    while not ((job := c.job(job_id))["stage"] or "").startswith("train:"):  # the dataset is cached: this is quick
+        assert job["state"] == "running", job
+        time.sleep(0.02)
+    started = time.monotonic()
+    assert c.json("POST", f"/v1/jobs/{job_id}/cancel")[0] == 200
+    job = c.wait(job_id, timeout=10, every=0.02)
+    assert job["state"] == "cancelled" and time.monotonic() - started < 2.0, job
+    assert "cancelled" not in _models(c)
+    # the checkpoint stays: submitting the same training again continues it
+    assert (server.data_dir / "models" / "cancelled" / "training" / "checkpoint.pt").is_file()
+
+
+def test_kill_9_during_training_then_restart_resumes_from_the_checkpoint(server, trained):
+    c = server.client()
+    job_id = c.submit("train", {"name": "resumed", "preset": "tiny", "steps": 60}, _target())
+    checkpoint = server.data_dir / "models" / "resumed" / "training" / "checkpoint.pt"
+    deadline = time.monotonic() + 60
+    while not checkpoint.is_file():
+        assert time.monotonic() < deadline and c.job(job_id)["state"] in ("queued", "running")
+        time.sleep(0.01)
+    server.restart_after_kill()
+    c = server.client()
+    job = c.wait(job_id, timeout=120)
+    assert job["state"] == "done" and job["attempts"] == 2, job
+    result = job["result"]
+    assert result["attempt"] == 2 and result["resumed_from_step"] >= 10 and result["steps"] == 60, result
+    assert _models(c)["resumed"]["info"]["steps"] == 60 and not checkpoint.exists()
+
+
+def test_submit_errors_name_the_problem(server, trained):
+    c = server.client()
+    dance = {"path": str(shared_clip(DANCE)), "frame_end": 4}
+    status, reply = c.json("POST", "/v1/jobs", {"kind": "transfer", "params": {"model": "nobody"}, "input": {"media": dance}})
+    assert status == 404 and reply["error"]["code"] == "MODEL_NOT_FOUND" and reply["error"]["field"] == "params.model"
+    assert "'nobody'" in reply["error"]["message"] and "GET /v1/models" in reply["error"]["message"]
+    status, reply = c.json("POST", "/v1/jobs", {"kind": "eval", "params": {"model": "nobody"}, "input": {"media": _target()}})
+    assert status == 404 and reply["error"]["code"] == "MODEL_NOT_FOUND"
+
+    def train(params):
+        return c.json("POST", "/v1/jobs", {"kind": "train", "params": params, "input": {"media": _target()}})
+
+    status, reply = train({"name": MODEL, "preset": "tiny"})
+    assert status in (409, 422) and reply["error"]["code"] == "MODEL_EXISTS" and reply["error"]["field"] == "params.name"
+    assert MODEL in reply["error"]["message"]
+    status, reply = train({"name": "new", "preset": "best"})
+    assert status == 422 and reply["error"]["field"] == "params.preset" and "'preview'" in reply["error"]["message"]
+    status, reply = train({"name": "new", "steps": 10, "minutes": 1})
+    assert status == 422 and "not both" in reply["error"]["message"]
+    status, reply = train({"name": "new", "preset": "tiny", "steps": 1})
+    assert status == 422 and reply["error"]["field"] == "params.steps"
+    status, reply = train({"name": "../escape"})
+    assert status == 422 and reply["error"]["field"] == "params.name"
+    assert c.json("GET", "/v1/jobs?state=queued,running")[1]["jobs"] == [], "nothing was queued"
