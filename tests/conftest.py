@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,17 @@ def pose_model_full() -> Path:
     from edn_server.pose.models import ensure_pose_model
 
     return ensure_pose_model("full", from_dir=SHARED_MODELS if SHARED_MODELS.is_dir() else None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The test networks are tiny: they gain nothing from threads, and on a shared 2-core CPU spinning
+    OpenMP threads cost several times the time. Applies to modules that imported torch."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

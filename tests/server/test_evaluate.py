@@ -7,7 +7,6 @@ import math
 
 import cv2
 import pytest
-import torch
 from conftest import shared_clip
 from edn_server import cli, media
 from edn_server.errors import BAD_PARAMS, MEDIA_NOT_FOUND, MODEL_NOT_FOUND, EdnError
@@ -19,14 +18,6 @@ from edn_server.pose.detect import extract_poses
 from transfer_helpers import TARGET_CLIP, save_tiny_model
 
 METRIC_KEYS = ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

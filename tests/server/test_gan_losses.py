@@ -28,15 +28,6 @@ from edn_server.gan.losses import (
 from edn_server.gan.networks import GeneratorConfig, define_discriminator, define_generator, pair_input
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors gain nothing from threads, and on a shared CPU spinning threads cost several times the time."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def fake_features(num_d: int, n_layers: int, value: float = 0.0) -> list[list[torch.Tensor]]:
     return [[torch.full((2, 4, 5, 5), value) for _ in range(n_layers + 1)] + [torch.full((2, 1, 3, 3), value)] for _ in range(num_d)]
 

@@ -33,14 +33,6 @@ TINY = GeneratorConfig(ngf=8, n_downsample=2, n_blocks=1)
 TINY_LOCAL = GeneratorConfig(ngf=8, n_downsample=2, n_blocks=1, local_enhancer=True, n_blocks_local=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors gain nothing from threads, and on a shared CPU spinning threads cost several times the time."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def images(n: int, h: int, w: int, channels: int = 3, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, channels, h, w, generator=torch.Generator().manual_seed(seed)) * 2 - 1

@@ -23,15 +23,6 @@ from edn_server.pose.sequence import PoseSequence
 from transfer_helpers import SOURCE_CLIP, save_tiny_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks gain nothing from threads, and on a shared CPU spinning threads cost many times the time."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def source(pose_model_full):
     return shared_clip(SOURCE_CLIP)

@@ -25,14 +25,6 @@ CLIP = "edn_subject4_train.mp4"
 FRAMES = 48
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks gain nothing from threads, and on a busy shared CPU spinning threads cost several times the time."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def clip(pose_model_full):

@@ -18,14 +18,6 @@ FRAMES = 32
 STEPS = 12  # tiny preset: 10 body steps, then 2 face steps
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread: exact float reproducibility, and no spinning threads on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def clip(pose_model_full):
