@@ -177,6 +177,13 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from .report import build_report
+
+    print(f"wrote {build_report(args.model, args.output, metrics=args.metrics)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edn", description="Everybody Dance Now motion transfer: poses, training, transfer.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -280,10 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--video", type=Path, required=True, help="a clip of the target subject (ideally frames not trained on)")
     score.add_argument("-o", "--output", type=Path, required=True, help="the metrics JSON file to write")
     score.add_argument("--baseline", choices=("median",), default=None,
-                       help="also score the per-pixel median frame of the clip as a do-nothing prediction")
+                       help="also score the per-pixel median of the training frames (or of the clip) as a do-nothing prediction")
     score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _range_args(score)
     score.set_defaults(func=_cmd_eval)
+
+    report = commands.add_parser("report", help="write a self-contained HTML report of a trained target (curves, samples, metrics, stats)")
+    report.add_argument("--model", required=True, help="a trained target's name (or its folder)")
+    report.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write (images embedded; opens offline)")
+    report.add_argument("--metrics", type=Path, default=None,
+                        help="an `edn eval` metrics JSON file (default: metrics.json in the model folder, if there)")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

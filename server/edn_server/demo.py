@@ -8,6 +8,7 @@ side_by_side.mp4 (source | normalized pose | result) and contact_sheet.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -107,26 +108,57 @@ def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
         bar.close()
 
 
+@contextlib.contextmanager
+def job_server(data_dir: Path, log_path: Path):
+    """The job server for `data_dir`: a running one is reused, else one is started for the
+    walkthrough and stopped after it (its log goes to `log_path`)."""
+    from .serve import read_discovery
+
+    discovery = data_dir / "server.json"
+    found = read_discovery(data_dir)
+    if found and _pid_alive(int(found.get("pid", 0))):
+        yield
+        return
+    discovery.unlink(missing_ok=True)  # stale: its server is gone
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "edn_server", "serve", "--data-dir", str(data_dir)],
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while not discovery.is_file():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise EdnError("DEMO_FAILED", f"The job server did not start; see its log {log_path}.")
+                time.sleep(0.2)
+            yield
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return pid > 0
+
+
 def run_blender_walkthrough(source: Path, model: str, out: Path, frames: int | None) -> bool:
     """The real extension in headless Blender: Transfer Motion through the job server, the result
-    strip on the timeline, the Sequencer rendered to out/demo.mp4. Returns False when it could not run."""
-    try:
-        import bpy  # noqa: F401  (only checks Blender is importable here; the walkthrough runs in a child)
-    except ImportError:
-        print("Blender (bpy) is not installed in this environment: skipping the Blender walkthrough.", flush=True)
-        return False
+    strip on the timeline, the Sequencer rendered to out/demo.mp4 and the scene saved to out/demo.blend."""
+    from . import config
+
+    data_dir = config.data_dir()
     command = [sys.executable, "-m", "edn_server.demo_blender", "--source", str(source), "--model", model,
-               "--out", str(out), "--data-dir", str(os.environ.get("EDN_HOME") or _data_dir())]
+               "--out", str(out), "--data-dir", str(data_dir)]
     if frames:
         command += ["--frames", str(frames)]
     print("Running the Blender extension headless (Transfer Motion → result strip → Sequencer render)…", flush=True)
-    return subprocess.run(command).returncode == 0
-
-
-def _data_dir() -> Path:
-    from . import config
-
-    return config.data_dir()
+    with job_server(data_dir, out / "server.log"):
+        return subprocess.run(command).returncode == 0
 
 
 def run(out: Path, source: Path | None, target: Path | None, preset: str, minutes: float, retrain: bool,
