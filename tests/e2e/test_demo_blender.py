@@ -106,12 +106,12 @@ def test_walkthrough_renders_the_transferred_motion_and_saves_the_blend(server, 
         scene = bpy.context.scene
         for s in scene.sequence_editor.strips_all:
             print("STRIP", s.type, s.channel, s.mute, s.frame_final_start, s.frame_final_duration,
-                  os.path.normpath(bpy.path.abspath(s.filepath if s.type == "MOVIE" else s.directory)))
+                  os.path.realpath(bpy.path.abspath(s.filepath if s.type == "MOVIE" else s.directory)))
         print("OUTPUT", bpy.path.abspath(scene.render.filepath), scene.frame_start, scene.frame_end)
     """)], capture_output=True, text=True, timeout=120, env={**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "user")})
     assert check.returncode == 0, check.stderr[-2000:]
     strips = sorted(line.split(" ", 1)[1] for line in check.stdout.splitlines() if line.startswith("STRIP "))
-    assert strips == [f"IMAGE 2 False 1 {FRAMES} {frames_dir}", f"MOVIE 1 True 1 {FRAMES} {shared_clip(SOURCE_CLIP)}"]
+    assert strips == [f"IMAGE 2 False 1 {FRAMES} {frames_dir.resolve()}", f"MOVIE 1 True 1 {FRAMES} {shared_clip(SOURCE_CLIP).resolve()}"]
     output = next(line.split()[1:] for line in check.stdout.splitlines() if line.startswith("OUTPUT "))
     assert output == [str(out / "demo.mp4"), "1", str(FRAMES)]
     print(f"demo_blender: {seconds:.1f} s for {FRAMES} frames")
