@@ -78,7 +78,6 @@ def matmul_gflops(device, quick: bool) -> dict:
 def inference(preset: str, device, repeats: int) -> dict:
     """Generator (and face generator) ms/frame: edn's path vs plain eager fp32, plus GFLOP."""
     import torch
-    from edn_server.gan.face import face_side
     from edn_server.gan.networks import define_face_generator, define_generator, generator_gflops
     from edn_server.gan.sequence_generator import memory_format, precision
     from edn_server.gan.train_config import preset_config
@@ -111,7 +110,7 @@ def inference(preset: str, device, repeats: int) -> dict:
     times = best_seconds({"ours": run_ours, "eager": run_eager, "channels_last": run_nhwc}, repeats, device)
     difference = float((run_ours().float() - run_eager()).abs().max())
     gflop = generator_gflops(eager, (1, config.generator.label_channels, height, width))
-    side = face_side(height)
+    side = config.face_side  # the crop the trained face stage refines
     face = define_face_generator(config.face_generator).to(device).eval().to(memory_format=layout)
     crop = torch.rand(1, 3, side, side, device=device).contiguous(memory_format=layout) * 2 - 1
 
