@@ -1,9 +1,9 @@
 """`make demo`: the main job on the embedded sample dancers (or your own clips), end to end.
 
 Steps: pose model → sample clips (rendered once, cached) → a `preview` model of the target trained
-for a few minutes (reused on later runs) → the source dancer's motion transferred to it → the real
-Blender extension doing the same through the job server (`demo_blender`) → pictures in `out/`:
-side_by_side.mp4 (source | normalized pose | result) and contact_sheet.png.
+for a few minutes (reused on later runs) → the real Blender extension transferring the source
+dancer's motion to it through the job server (`demo_blender`; with --no-blender the transfer runs
+directly) → pictures in `out/`: side_by_side.mp4 (source | normalized pose | result) and contact_sheet.png.
 """
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def run_blender_walkthrough(source: Path, model: str, out: Path, frames: int | N
 
 def run(out: Path, source: Path | None, target: Path | None, preset: str, minutes: float, retrain: bool,
         max_frames: int | None, quick: bool, blender: bool) -> None:
-    from .gan.infer import transfer
+    from .gan.infer import POSES, transfer
     from .pose.models import ensure_pose_model
     from .pose.sequence import PoseSequence
 
@@ -184,22 +184,38 @@ def run(out: Path, source: Path | None, target: Path | None, preset: str, minute
     print(f"target: {target}\nsource: {source}", flush=True)
 
     model = ensure_model(target, preset, minutes, retrain)
-    frames_dir = out / "frames"
-    bar = TqdmProgress()
-    try:
-        result = transfer(source, model, frames_dir, end=max_frames, progress=bar)
-    finally:
-        bar.close()
-    print(f"transfer: {result.frames} frames at {result.fps_generated:.1f} frames/s (generation) → {frames_dir}", flush=True)
+    if blender:
+        # The walkthrough's Transfer Motion job writes the frames; the pictures below reuse them.
+        if not run_blender_walkthrough(source, model.name, out, max_frames):
+            raise EdnError("DEMO_FAILED", "The Blender walkthrough failed (see its messages above). "
+                                          "`make demo` with --no-blender runs the transfer without Blender.")
+        frames_dir = newest_result_dir(out / "edn_output")
+    else:
+        frames_dir = out / "frames"
+        bar = TqdmProgress()
+        try:
+            result = transfer(source, model, frames_dir, end=max_frames, progress=bar)
+        finally:
+            bar.close()
+        print(f"transfer: {result.frames} frames at {result.fps_generated:.1f} frames/s (generation) → {frames_dir}",
+              flush=True)
 
-    normalized = PoseSequence.load(result.normalized_poses_path)
+    normalized = PoseSequence.load(frames_dir / POSES)
     rows = side_by_side_rows(source, normalized, frames_dir)
     write_side_by_side(rows, out / "side_by_side.mp4", normalized.fps, len(normalized), out / "contact_sheet.png")
-    if blender and not run_blender_walkthrough(source, model.name, out, max_frames):
-        raise EdnError("DEMO_FAILED", "The Blender walkthrough failed (see its messages above); the frames, "
-                                      "side_by_side.mp4 and contact_sheet.png in out/ are complete.")
-    print(f"done in {time.monotonic() - started:.0f} s: see {out}/ (side_by_side.mp4, contact_sheet.png"
-          f"{', demo.mp4, demo.blend' if blender else ''}, frames/)")
+    print(f"done in {time.monotonic() - started:.0f} s: see {out}/ (side_by_side.mp4, contact_sheet.png, "
+          f"{'demo.mp4, demo.blend, ' if blender else ''}frames in {frames_dir})")
+
+
+def newest_result_dir(folder: Path) -> Path:
+    """The folder of the latest finished transfer under `folder` (each job writes its own subfolder,
+    and writes its manifest last)."""
+    from .gan.infer import MANIFEST
+
+    manifests = sorted(folder.glob(f"*/{MANIFEST}"), key=lambda path: path.stat().st_mtime)
+    if not manifests:
+        raise EdnError("DEMO_FAILED", f"The Blender walkthrough finished but left no transfer result in {folder}.")
+    return manifests[-1].parent
 
 
 def main(argv: list[str] | None = None) -> int:
