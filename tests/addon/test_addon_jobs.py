@@ -109,7 +109,7 @@ def test_train_then_transfer_places_the_generated_frames(addon, local_prefs, sce
 
 
 def test_cancel_mid_transfer_places_nothing(addon, local_prefs, scene, tiny_target, tmp_path):
-    clip = SHARED_DATA / "mediapipe_pose_segmentation_dance.mp4"  # all 102 frames: detecting them takes a while
+    clip = SHARED_DATA / "edn_subject4_train.mp4"  # 800 frames at 1024x512: the job is still detecting when cancelled
     add_movie_strip(addon, scene, clip)
     scene.edn.output_dir = str(tmp_path / "out")
     scene.edn.target_model = tiny_target["model"]
