@@ -8,7 +8,7 @@ import uuid
 import bpy
 from bpy.props import StringProperty
 
-from . import jobstate, launcher, poller, strips
+from . import jobstate, launcher, packing, poller, strips
 from .client import ServerError
 from .connection import settings_problem
 from .preferences import server_settings, user_dir
@@ -82,11 +82,6 @@ def _send(op, context, kind: str, target: str, make_params) -> set[str]:
     if warning:
         op.report({"WARNING"}, warning)
     settings = server_settings(context)
-    if settings.is_remote and source.kind != "movie":
-        message = ("A remote server takes movie files only: render the image strip to a movie first, "
-                   "or use a local server.")
-        op.report({"ERROR"}, message)
-        return {"CANCELLED"}
     output_dir = os.path.join(output_base(scene), jobstate.output_folder_name(source.name, kind))
     try:
         params = make_params(scene, None if settings.is_remote else output_dir)
@@ -95,8 +90,14 @@ def _send(op, context, kind: str, target: str, make_params) -> set[str]:
         scene.edn.last_error = str(exc)
         return {"CANCELLED"}
     record = _add_record(scene, kind, source, target, output_dir, settings.is_remote)
-    media = jobstate.media_ref(source.path, source.shown, source.fps)
-    poller.submit(settings, record.uid, kind, params, media, source.path if source.kind == "movie" else None)
+    media, upload = jobstate.media_ref(source.path, source.shown, source.fps), None
+    if settings.is_remote and source.kind == "movie":
+        upload = packing.UploadSource(movie=source.path)
+    elif settings.is_remote:  # the server unpacks exactly the visible images, in order, into a folder of its own
+        upload = packing.UploadSource(folder=source.path, images=source.visible_files, scratch_dir=output_dir)
+        media = jobstate.media_ref(None, jobstate.MediaRange(0, len(source.visible_files), source.shown.timeline_start),
+                                   source.fps)
+    poller.submit(settings, record.uid, kind, params, media, upload)
     op.report({"INFO"}, f"{op.bl_label}: sent '{source.name}' (frames {source.shown.first}-{source.shown.end - 1}) "
                         f"to {settings.describe()}")
     return {"FINISHED"}

@@ -20,6 +20,7 @@ import bpy
 from . import jobstate
 from .client import EdnClient, ServerError
 from .connection import ServerSettings, client_for
+from .packing import UploadSource
 
 POLL_S = 0.5  # a running job's progress is fetched this often
 IDLE_S = 2.0
@@ -145,16 +146,18 @@ def _copy_job(record, job: dict) -> None:
         record.error_code, record.error_message = str(error.get("code", "")), str(error.get("message", ""))
 
 
-def submit(settings: ServerSettings, uid: str, kind: str, params: dict, media: dict | None, upload_path: str | None) -> None:
-    """Send a job for the record `uid` (already in the scene, state 'submitting')."""
+def submit(settings: ServerSettings, uid: str, kind: str, params: dict, media: dict | None,
+           upload: UploadSource | None = None) -> None:
+    """Send a job for the record `uid` (already in the scene, state 'submitting'); a remote server is
+    first sent the media (`upload`), and the job names the upload instead of a path."""
 
     def work() -> dict:
         client = client_for(settings, start=True)
         ref = media
-        if upload_path and settings.is_remote:
+        if upload is not None and settings.is_remote:
             client.health()  # a wrong token or URL shows here, not as a broken pipe halfway through the upload
             event = state.cancel_events.setdefault(uid, threading.Event())
-            upload_id = client.upload(upload_path, cancelled=event.is_set)
+            upload_id = upload.send(client, uid, cancelled=event.is_set)
             ref = {**{k: v for k, v in media.items() if k != "path"}, "upload_id": upload_id}
         return client.submit(kind, params, ref)
 

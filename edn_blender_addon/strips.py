@@ -56,6 +56,7 @@ class StripMedia:
     shown: jobstate.MediaRange  # media frame indices the server will read
     channel: int
     fps: float | None  # image folders only: the scene's rate
+    visible_files: tuple[str, ...] = ()  # image folders only: the images the strip shows, in timeline order
 
 
 def _scene_fps(scene) -> float:
@@ -85,11 +86,13 @@ def strip_media(scene, strip) -> StripMedia:
     try:
         shown = jobstate.visible_media_range(strip.frame_start, strip.frame_final_start, strip.frame_final_end, total,
                                              getattr(strip, "animation_offset_start", 0))
+        visible = tuple(files[shown.first:shown.end]) if files is not None else ()
         if files is not None:
             shown = jobstate.image_folder_range(os.listdir(path), files, shown)
     except ValueError as exc:
         raise StripProblem(f"Strip '{strip.name}': {exc}.") from None
-    return StripMedia(name=strip.name, kind=kind, path=os.path.normpath(path), shown=shown, channel=strip.channel, fps=fps)
+    return StripMedia(name=strip.name, kind=kind, path=os.path.normpath(path), shown=shown, channel=strip.channel, fps=fps,
+                      visible_files=visible)
 
 
 def retiming_warning(strip) -> str | None:

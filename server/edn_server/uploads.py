@@ -1,6 +1,7 @@
 """Media sent over HTTP by a client on another machine, streamed to disk under the data dir."""
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from .atomic import atomic_dir
 from .errors import BAD_PARAMS, MEDIA_NOT_FOUND, TOO_LARGE, EdnError
+from .frame_archive import FRAMES_FOLDER, is_frame_archive, unpack_frames
 from .jobs import FieldError
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -27,9 +29,11 @@ class Uploads:
         self.max_bytes = max_bytes
 
     async def receive(self, upload_id: str, filename: str | None, chunks: AsyncIterator[bytes]) -> dict:
-        """Stream a request body into uploads/<id>/<name>; the folder appears only once complete."""
+        """Stream a request body into uploads/<id>/<name>; the folder appears only once complete.
+        A .zip is an image sequence: it is unpacked into uploads/<id>/frames (see frame_archive)."""
         name = safe_filename(filename)
         size = 0
+        frames = None
         with atomic_dir(self.root / upload_id) as tmp:
             with open(tmp / name, "wb") as out:
                 async for chunk in chunks:
@@ -40,11 +44,15 @@ class Uploads:
                     out.write(chunk)  # page-cache writes: cheap enough for the event loop
             if size == 0:
                 raise EdnError(BAD_PARAMS, "The upload is empty. Send the movie file's bytes as the request body.")
-        return {"upload_id": upload_id, "filename": name, "size": size}
+            if is_frame_archive(name):
+                _, frames = await asyncio.to_thread(unpack_frames, tmp / name, self.max_bytes)
+        reply = {"upload_id": upload_id, "filename": name, "size": size}
+        return reply if frames is None else {**reply, "frames": frames}
 
     def path(self, upload_id: str) -> Path:
         folder = self.root / upload_id if _ID.match(upload_id or "") else None
-        files = [p for p in folder.iterdir() if p.is_file()] if folder is not None and folder.is_dir() else []
+        files = [p for p in folder.iterdir() if p.is_file() or p.name == FRAMES_FOLDER] \
+            if folder is not None and folder.is_dir() else []
         if not files:
             raise FieldError(MEDIA_NOT_FOUND, f"Upload {upload_id!r} does not exist on this server (it was deleted, or never "
                                               "finished). Upload the media again with POST /v1/uploads.", "input.media.upload_id")

@@ -3,6 +3,7 @@ result strip on the timeline, and Blender's render of it compared with the serve
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -107,10 +108,9 @@ def test_remote_server_gets_an_upload_and_the_frames_are_downloaded(addon, local
     assert job["input"]["media"]["upload_id"] and job["params"]["output_dir"] is None
 
 
-def test_image_sequence_strip_as_source(addon, local_prefs, scene, clip24, target_model, edn_server, tmp_path):
-    # Numbers that sort differently as text (shot_10 < shot_8) check that the add-on and the server
-    # agree on the folder's order.
-    folder = tmp_path / "shot"
+def _image_strip(addon, scene, clip24, folder: Path):
+    """An image strip over shot_8 .. shot_17 showing shot_10 .. shot_17 from timeline frame 3. Numbers
+    that sort differently as text (shot_10 < shot_8) check that the add-on and the server agree on order."""
     folder.mkdir()
     run_server_python(f"""
         import cv2
@@ -124,9 +124,53 @@ def test_image_sequence_strip_as_source(addon, local_prefs, scene, clip24, targe
         strip.elements.append(f"shot_{number}.png")
     strip.frame_offset_start = 2  # shows shot_10 .. shot_17
     scene.sequence_editor.active_strip = strip
+    return strip
+
+
+def test_image_sequence_strip_as_source(addon, local_prefs, scene, clip24, target_model, edn_server, tmp_path):
+    folder = tmp_path / "shot"
+    _image_strip(addon, scene, clip24, folder)
     scene.edn.output_dir = str(tmp_path / "out")
     record = _run_preview(addon, scene, clip24, target_model)
     result = addon.strips.find_strip(scene, record.result_strip)
     assert (result.channel, result.frame_final_start, result.frame_final_duration) == (2, 3, 8)
     media = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(record.job_id)["input"]["media"]
     assert (media["path"], media["frame_start"], media["frame_end"], media["fps"]) == (str(folder), 2, 10, 20.0)
+
+
+def test_image_sequence_strip_on_a_remote_server_is_sent_as_its_frames(addon, local_prefs, scene, clip24, target_model,
+                                                                       edn_server, tmp_path):
+    local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    _image_strip(addon, scene, clip24, tmp_path / "shot")
+    scene.edn.output_dir = str(tmp_path / "out")
+    local = _run_preview(addon, scene, clip24, target_model)
+    assert local.remote
+    result = addon.strips.find_strip(scene, local.result_strip)
+    assert (result.channel, result.frame_final_start, result.frame_final_duration) == (2, 3, 8)
+    assert [e.filename for e in result.elements] == [f"{i:06d}.png" for i in range(8)]
+    client = addon.client.EdnClient(edn_server["url"], edn_server["token"])
+    media = client.job(local.job_id)["input"]["media"]
+    assert (media["frame_start"], media["frame_end"], media["fps"]) == (0, 8, 20.0)
+    # the server read its own copy: exactly the visible frames; the add-on's zip is gone from the output folder
+    uploaded = Path(edn_server["data_dir"]) / "uploads" / media["upload_id"] / "frames"
+    assert media["path"] == str(uploaded)
+    assert sorted(p.name for p in uploaded.iterdir()) == sorted(f"shot_{i}.png" for i in range(10, 18))
+    assert not list((tmp_path / "out").rglob("*.zip"))
+    # and the server's frames equal a local run on a folder holding just those images (detection
+    # depends on where in a clip it starts, so the local strip must start at the same image)
+    remote_frames = Path(bpy.path.abspath(result.directory))
+    visible = tmp_path / "visible"
+    visible.mkdir()
+    for number in range(10, 18):
+        shutil.copy(tmp_path / "shot" / f"shot_{number}.png", visible)
+    strip = addon.strips.new_strip(addon.strips.top_level(scene.sequence_editor), "new_image", "visible",
+                                   str(visible / "shot_10.png"), 5, 3, "FIT")
+    for number in range(11, 18):
+        strip.elements.append(f"shot_{number}.png")
+    scene.sequence_editor.active_strip = strip
+    local_prefs.mode = "LOCAL"
+    again = _run_preview(addon, scene, clip24, target_model)
+    local_frames = Path(bpy.path.abspath(addon.strips.find_strip(scene, again.result_strip).directory))
+    for k in range(8):
+        same = blender_pixels(remote_frames / f"{k:06d}.png") == blender_pixels(local_frames / f"{k:06d}.png")
+        assert same.all(), f"frame {k}"

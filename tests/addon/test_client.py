@@ -5,6 +5,7 @@ import http.server
 import socket
 import threading
 import time
+import zipfile
 
 import pytest
 from addon_helpers import pure
@@ -137,3 +138,24 @@ def test_download_of_an_unfinished_job_is_refused(client, tmp_path):
         assert error.code == "NOT_READY" and not (tmp_path / "x.zip").exists()
     finally:
         client.cancel(job_id)
+
+
+def test_an_image_sequence_is_packed_flat_and_a_failure_leaves_no_archive(tmp_path):
+    packing = pure("packing")
+    frames = tmp_path / "shot"
+    frames.mkdir()
+    for number in (8, 9, 10):
+        (frames / f"shot_{number}.png").write_bytes(bytes([number]) * 100)
+    archive = packing.pack_frames(frames, ["shot_9.png", "shot_10.png"], tmp_path / "out" / "x.zip")
+    with zipfile.ZipFile(archive) as packed:
+        assert packed.namelist() == ["shot_9.png", "shot_10.png"] and packed.read("shot_10.png") == bytes([10]) * 100
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    error = _error(lambda: packing.pack_frames(frames, ["shot_8.png"], blocked / "x.zip"))
+    assert error.code == "UPLOAD_FAILED" and str(blocked) in error.message and "another output folder" in error.message
+
+    error = _error(lambda: packing.pack_frames(frames, ["shot_8.png", "gone.png"], tmp_path / "y.zip"))
+    assert error.code == "UPLOAD_FAILED" and not (tmp_path / "y.zip").exists()
+    error = _error(lambda: packing.pack_frames(frames, ["shot_8.png"], tmp_path / "z.zip", cancelled=lambda: True))
+    assert error.code == "CANCELLED" and not (tmp_path / "z.zip").exists()

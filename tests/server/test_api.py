@@ -2,11 +2,13 @@
 validation errors that name the field, the model registry, and many pollers at once."""
 from __future__ import annotations
 
+import io
 import json
 import signal
 import stat
 import threading
 import time
+import zipfile
 
 import pytest
 from api_helpers import Client, ServerProcess
@@ -139,6 +141,32 @@ def test_oversized_upload_and_json_body_are_413(server, client):
     assert (server.data_dir / "uploads" / reply["upload_id"] / "small.bin").read_bytes() == b"abc"
     status, _, data = client.request("POST", "/v1/uploads?filename=empty.mp4", body=b"")
     assert status == 422 and json.loads(data)["error"]["code"] == "BAD_PARAMS"
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return packed.getvalue()
+
+
+@pytest.mark.parametrize(("body", "status", "code", "words"), [
+    (_zip({"../escape.png": b"x"}), 422, "BAD_PARAMS", "without folders"),
+    (_zip({"frames/0001.png": b"x"}), 422, "BAD_PARAMS", "at its top"),
+    (_zip({"0001.png": b"x", "notes.txt": b"x"}), 422, "BAD_PARAMS", "'notes.txt'"),
+    (_zip({}), 422, "NO_FRAMES", "holds no images"),
+    (b"PK\x03\x04 not really a zip", 422, "MEDIA_UNREADABLE", "not a readable zip"),
+    # 4 MiB of zeros deflate to a few KiB: refused from the archive's directory, before unpacking
+    (_zip({"0001.png": bytes(UPLOAD_LIMIT * 64)}, zipfile.ZIP_DEFLATED), 413, "TOO_LARGE", "unpacks to"),
+])
+def test_a_bad_frame_archive_is_refused_and_nothing_is_kept(server, client, body, status, code, words):
+    assert len(body) < UPLOAD_LIMIT
+    before = set((server.data_dir / "uploads").glob("*"))
+    got, _, data = client.request("POST", "/v1/uploads?filename=shot.zip", body=body)
+    error = json.loads(data)["error"]
+    assert (got, error["code"]) == (status, code) and words in error["message"], error
+    assert set((server.data_dir / "uploads").glob("*")) == before, "a refused archive leaves nothing behind"
 
 
 def test_unknown_job_is_404_and_failures_keep_their_code(client):

@@ -209,6 +209,33 @@ def test_upload_then_job_on_it_then_resumable_download(server, client, target_po
     assert status == 404 and reply["error"]["code"] == "MEDIA_NOT_FOUND"
 
 
+def test_an_image_sequence_uploaded_as_a_zip_is_a_folder_of_frames(server, client, target_poses):
+    """What the add-on sends for an image strip in Remote mode: the strip's frames, zipped flat."""
+    import cv2
+    from edn_server.media import iter_frames, probe
+    from edn_server.pose.normalize import PoseStats
+    from edn_server.pose.sequence import PoseSequence
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED) as archive:
+        for index, frame in enumerate(iter_frames(probe(shared_clip(DANCE)), 0, 6)):
+            ok, png = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            archive.writestr(f"shot_{index + 8}.png", png.tobytes())  # shot_10 sorts before shot_8 as text
+    status, _, data = client.request("POST", "/v1/uploads?filename=shot.zip", body=packed.getvalue())
+    upload = json.loads(data)
+    assert status == 201 and upload["frames"] == 6, upload
+    folder = server.data_dir / "uploads" / upload["upload_id"] / "frames"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"shot_{i}.png" for i in range(8, 14))
+    assert not list(folder.parent.glob("*.zip")), "the archive is removed once unpacked"
+
+    stats = PoseStats.from_poses(PoseSequence.load(target_poses), name="target").to_dict()
+    job = client.wait(client.submit("preview_poses", {"model": "lite", "target_stats": stats},
+                                    {"upload_id": upload["upload_id"], "frame_start": 1, "frame_end": 5, "fps": 20}))
+    assert job["state"] == "done" and job["result"]["frame_count"] == 4, job
+    names = zipfile.ZipFile(io.BytesIO(client.request("GET", f"/v1/jobs/{job['id']}/result/archive")[2])).namelist()
+    assert names == [f"{i:06d}.png" for i in range(1, 5)]
+
+
 def test_server_survives_a_burst_of_submits(server, client):
     ids = [client.submit("test_noop") for _ in range(30)]
     assert all(client.wait(job_id)["state"] == "done" for job_id in ids)
