@@ -8,6 +8,7 @@ call tick() themselves.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -159,6 +160,12 @@ def submit(settings: ServerSettings, uid: str, kind: str, params: dict, media: d
             event = state.cancel_events.setdefault(uid, threading.Event())
             upload_id = upload.send(client, uid, cancelled=event.is_set)
             ref = {**{k: v for k, v in media.items() if k != "path"}, "upload_id": upload_id}
+            try:
+                return client.submit(kind, params, ref)
+            except ServerError:
+                with contextlib.suppress(ServerError):  # refused: no job will read the upload
+                    client.request_json("DELETE", f"/v1/uploads/{upload_id}")
+                raise
         return client.submit(kind, params, ref)
 
     def on_done(reply, error) -> None:
@@ -212,6 +219,8 @@ def _poll(settings: ServerSettings, uid: str, job_id: str) -> None:
         if error is None:
             _copy_job(record, job)
             state.next_poll[uid] = time.monotonic() + POLL_S
+            if record.remote and jobstate.is_final(record.state) and record.state != jobstate.DONE:
+                _release_remote(settings, uid, job_id, delete_job=False)  # a new try uploads again
         elif error.code in TRANSIENT:
             record.stage = f"waiting for the server: {error.message}"
             state.next_poll[uid] = time.monotonic() + RETRY_S
@@ -229,7 +238,9 @@ def _fetch_result(settings: ServerSettings, uid: str, job_id: str, output_dir: s
     def work():
         client = client_for(settings, start=False)
         if remote:
-            return results.download_frames(client, job_id, output_dir, cancelled=event.is_set)
+            fetched = results.download_frames(client, job_id, output_dir, cancelled=event.is_set)
+            results.release_server_files(client, job_id, delete_job=True)  # the frames are here now
+            return fetched
         return results.local_frames(client.job(job_id).get("result") or {})
 
     def on_done(value, error) -> None:
@@ -249,6 +260,13 @@ def _fetch_result(settings: ServerSettings, uid: str, job_id: str, output_dir: s
     if remote:
         _set_stage(uid, "downloading frames")
     run_background(f"fetch:{uid}", work, on_done)
+
+
+def _release_remote(settings: ServerSettings, uid: str, job_id: str, delete_job: bool) -> None:
+    from . import results
+
+    run_background(f"release:{uid}", lambda: results.release_server_files(client_for(settings, start=False), job_id,
+                                                                          delete_job), lambda value, error: None)
 
 
 def _set_stage(uid: str, stage: str) -> None:
@@ -327,6 +345,8 @@ def _advance(settings: ServerSettings, scene, record, now: float) -> bool:
             return True
         if record.kind == "train":
             _model_trained(scene, record)
+            if record.remote:
+                _release_remote(settings, uid, record.job_id, delete_job=False)  # the model stays; the clip can go
             return False
         if record.kind not in RESULT_KINDS:
             record.placed = True

@@ -70,3 +70,24 @@ def download_frames(client: EdnClient, job_id: str, output_dir: str | os.PathLik
     if not names:
         raise ServerError(NO_FRAMES, f"Job {job_id}'s result holds no image frames.")
     return frames, names
+
+
+def release_server_files(client: EdnClient, job_id: str, delete_job: bool) -> list[str]:
+    """Free a remote server's disk once a job no longer needs it: the media we uploaded for it and,
+    when its frames are safely here (`delete_job`), the job and its files. Best effort: a failure
+    only leaves files on the server. Returns the routes that were deleted."""
+    try:
+        media = (client.job(job_id).get("input") or {}).get("media") or {}
+    except ServerError:
+        return []
+    routes = [f"/v1/jobs/{urllib.parse.quote(job_id)}"] if delete_job else []
+    if media.get("upload_id"):
+        routes.append(f"/v1/uploads/{urllib.parse.quote(str(media['upload_id']))}")
+    deleted = []
+    for route in routes:
+        try:
+            client.request_json("DELETE", route)
+            deleted.append(route)
+        except ServerError:
+            pass
+    return deleted

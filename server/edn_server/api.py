@@ -20,7 +20,7 @@ from . import errors, registry, results
 from .api_guard import GuardConfig, GuardMiddleware
 from .health import device_info, memory_info
 from .jobs import FieldError, JobKinds, JobRequest, prepare
-from .jobstore import STATES, JobStore
+from .jobstore import FINAL_STATES, STATES, JobStore
 from .scheduler import Scheduler
 from .uploads import Uploads
 
@@ -135,6 +135,16 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         job_or_404(job_id)
         state.scheduler.cancel(job_id)
         return _public_job(job_or_404(job_id))
+
+    @app.delete("/v1/jobs/{job_id}", tags=["jobs"])
+    def delete_job(job_id: str):
+        """Forget an ended job and free its files under the data dir (its frames, poses and archive).
+        Files it wrote to an output folder it named stay: they are the user's. Uploads are separate."""
+        job = job_or_404(job_id)
+        if state.store.delete(job_id) not in FINAL_STATES:
+            raise errors.EdnError(errors.NOT_READY, f"Job {job_id} is {job['state']}: cancel it first (POST "
+                                                    f"/v1/jobs/{job_id}/cancel), then delete it once it has ended.")
+        return {"deleted": job_id, "freed_bytes": results.remove_job_files(state.jobs_dir, job_id)}
 
     @app.get("/v1/jobs/{job_id}/result/archive", tags=["results"], response_class=FileResponse)
     def result_archive(job_id: str):

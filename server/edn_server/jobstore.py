@@ -164,6 +164,21 @@ class JobStore:
             db.execute("ROLLBACK")
             raise
 
+    def delete(self, job_id: str) -> str | None:
+        """Forget an ended job; returns its state (None if unknown). A queued or running job is kept
+        and its state returned, so the caller can say why."""
+        db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is not None and row["state"] in FINAL_STATES:
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            db.execute("COMMIT")
+            return None if row is None else row["state"]
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def recover(self, interrupted_error: dict, cancelled_error: dict) -> dict[str, int]:
         """After a crash: running jobs become `interrupted`, or `queued` again when their kind can
         resume from its checkpoints; a running job whose cancel was asked for ends `cancelled`."""

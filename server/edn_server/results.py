@@ -1,6 +1,7 @@
 """A finished job's files for download: its frames as one zip (built once, atomically) or its video."""
 from __future__ import annotations
 
+import shutil
 import threading
 import zipfile
 from pathlib import Path
@@ -68,3 +69,15 @@ def archive_file(job: dict, jobs_dir: Path) -> Path:
                 compress = zipfile.ZIP_STORED if path.suffix.lower() in IMAGE_SUFFIXES + (".mp4", ".npz") else zipfile.ZIP_DEFLATED
                 zf.write(path, arcname, compress_type=compress)
         return target
+
+
+def remove_job_files(jobs_dir: Path, job_id: str) -> int:
+    """Delete <jobs dir>/<id> (the job's own folder under the data dir); returns the bytes freed."""
+    folder = Path(jobs_dir) / job_id
+    if not folder.is_dir():
+        return 0
+    freed = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    shutil.rmtree(folder, ignore_errors=True)
+    with _locks_guard:
+        _build_locks.pop(job_id, None)
+    return freed

@@ -93,6 +93,7 @@ def test_remote_server_gets_an_upload_and_the_frames_are_downloaded(addon, local
     # A loopback URL in Remote mode takes the remote path (upload the movie, download the archive)
     # without needing Blender's online access.
     local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    uploads_before = _uploads(edn_server)
     source = add_movie_strip(addon, scene, clip24, channel=1, frame_start=5)
     source.frame_final_end = 5 + 6
     scene.edn.output_dir = str(tmp_path / "out")
@@ -104,8 +105,20 @@ def test_remote_server_gets_an_upload_and_the_frames_are_downloaded(addon, local
     assert folder.parent.parent == tmp_path / "out" and folder.name == "frames"  # unpacked locally, not the server's folder
     assert [e.filename for e in strip.elements] == [f"{i:06d}.png" for i in range(6)]
     assert not list(folder.parent.glob("*.zip*"))  # the archive is removed once unpacked
-    job = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(record.job_id)
-    assert job["input"]["media"]["upload_id"] and job["params"]["output_dir"] is None
+    _assert_server_released(addon, edn_server, record.job_id, uploads_before)
+
+
+def _uploads(edn_server) -> set[str]:
+    return {p.name for p in (Path(edn_server["data_dir"]) / "uploads").glob("[0-9a-f]*")}
+
+
+def _assert_server_released(addon, edn_server, job_id, uploads_before: set[str]):
+    """Once the frames are here the server's copies go: the job, its files and the uploaded media."""
+    with pytest.raises(addon.client.ServerError) as missing:
+        addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(job_id)
+    assert missing.value.code == "NOT_FOUND"
+    assert not (Path(edn_server["data_dir"]) / "jobs" / job_id).exists()
+    assert _uploads(edn_server) == uploads_before
 
 
 def _image_strip(addon, scene, clip24, folder: Path):
@@ -141,21 +154,16 @@ def test_image_sequence_strip_as_source(addon, local_prefs, scene, clip24, targe
 def test_image_sequence_strip_on_a_remote_server_is_sent_as_its_frames(addon, local_prefs, scene, clip24, target_model,
                                                                        edn_server, tmp_path):
     local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    uploads_before = _uploads(edn_server)
     _image_strip(addon, scene, clip24, tmp_path / "shot")
     scene.edn.output_dir = str(tmp_path / "out")
-    local = _run_preview(addon, scene, clip24, target_model)
-    assert local.remote
-    result = addon.strips.find_strip(scene, local.result_strip)
+    remote = _run_preview(addon, scene, clip24, target_model)
+    assert remote.remote
+    result = addon.strips.find_strip(scene, remote.result_strip)
     assert (result.channel, result.frame_final_start, result.frame_final_duration) == (2, 3, 8)
     assert [e.filename for e in result.elements] == [f"{i:06d}.png" for i in range(8)]
-    client = addon.client.EdnClient(edn_server["url"], edn_server["token"])
-    media = client.job(local.job_id)["input"]["media"]
-    assert (media["frame_start"], media["frame_end"], media["fps"]) == (0, 8, 20.0)
-    # the server read its own copy: exactly the visible frames; the add-on's zip is gone from the output folder
-    uploaded = Path(edn_server["data_dir"]) / "uploads" / media["upload_id"] / "frames"
-    assert media["path"] == str(uploaded)
-    assert sorted(p.name for p in uploaded.iterdir()) == sorted(f"shot_{i}.png" for i in range(10, 18))
-    assert not list((tmp_path / "out").rglob("*.zip"))
+    assert not list((tmp_path / "out").rglob("*.zip"))  # the add-on's zip is gone from the output folder
+    _assert_server_released(addon, edn_server, remote.job_id, uploads_before)
     # and the server's frames equal a local run on a folder holding just those images (detection
     # depends on where in a clip it starts, so the local strip must start at the same image)
     remote_frames = Path(bpy.path.abspath(result.directory))
@@ -174,3 +182,37 @@ def test_image_sequence_strip_on_a_remote_server_is_sent_as_its_frames(addon, lo
     for k in range(8):
         same = blender_pixels(remote_frames / f"{k:06d}.png") == blender_pixels(local_frames / f"{k:06d}.png")
         assert same.all(), f"frame {k}"
+
+
+def test_a_remote_job_the_server_refuses_leaves_no_upload_behind(addon, local_prefs, scene, clip24, edn_server):
+    local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    uploads_before = _uploads(edn_server)
+    add_movie_strip(addon, scene, clip24)
+    scene.edn.target_model = "nobody trained this"
+    assert bpy.ops.edn.transfer_motion() == {"FINISHED"}
+    record = scene.edn.jobs[-1]
+    drive(addon, lambda: record.state == "not_sent", 60)
+    assert record.error_code == "MODEL_NOT_FOUND" and "nobody trained this" in record.error_message
+    assert _uploads(edn_server) == uploads_before
+
+
+def test_a_remote_job_that_fails_releases_its_upload(addon, local_prefs, scene, target_model, edn_server, tmp_path):
+    empty = tmp_path / "empty_room.mp4"
+    run_server_python(f"""
+        import numpy as np
+        from edn_server.media import VideoWriter
+        writer = VideoWriter({str(empty)!r}, 20.0, (160, 120))
+        for _ in range(6):
+            writer.write(np.full((120, 160, 3), 90, np.uint8))
+        writer.close()
+    """)
+    local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    uploads_before = _uploads(edn_server)
+    add_movie_strip(addon, scene, empty)
+    assert bpy.ops.edn.refresh_models() == {"FINISHED"}
+    drive(addon, lambda: addon.poller.state.models_loaded, 30, "the model list")
+    scene.edn.target_model_choice = target_model["name"]
+    assert bpy.ops.edn.preview_poses() == {"FINISHED"}
+    record = scene.edn.jobs[-1]
+    drive(addon, lambda: record.state == "failed" and _uploads(edn_server) == uploads_before, 60)
+    assert record.error_code == "NO_PERSON", record.error_message

@@ -208,6 +208,24 @@ def test_upload_then_job_on_it_then_resumable_download(server, client, target_po
     status, reply = client.json("POST", "/v1/jobs", {"kind": "extract_poses", "input": {"media": {"upload_id": upload["upload_id"]}}})
     assert status == 404 and reply["error"]["code"] == "MEDIA_NOT_FOUND"
 
+    # once downloaded, the client frees the server's disk: the job and its files go, nothing else
+    folder = server.data_dir / "jobs" / job_id
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    status, reply = client.json("DELETE", f"/v1/jobs/{job_id}")
+    assert status == 200 and reply == {"deleted": job_id, "freed_bytes": size} and size > len(whole)
+    assert not folder.exists() and client.json("GET", f"/v1/jobs/{job_id}")[0] == 404
+    assert client.json("DELETE", f"/v1/jobs/{job_id}")[0] == 404
+
+
+def test_a_job_that_has_not_ended_is_not_deleted(server, client):
+    job_id = client.submit("test_sleep", {"seconds": 30, "steps": 300})
+    client.wait(job_id, states=("running",), timeout=30)
+    status, reply = client.json("DELETE", f"/v1/jobs/{job_id}")
+    assert status == 409 and reply["error"]["code"] == "NOT_READY" and "cancel it first" in reply["error"]["message"]
+    assert client.json("POST", f"/v1/jobs/{job_id}/cancel")[0] == 200
+    assert client.wait(job_id, timeout=10)["state"] == "cancelled"
+    assert client.json("DELETE", f"/v1/jobs/{job_id}")[0] == 200
+
 
 def test_an_image_sequence_uploaded_as_a_zip_is_a_folder_of_frames(server, client, target_poses):
     """What the add-on sends for an image strip in Remote mode: the strip's frames, zipped flat."""
