@@ -40,6 +40,13 @@ def state_label(state: str) -> str:
     return _STATE_LABELS.get(state, state.capitalize() or "Unknown")
 
 
+def transfer_text(verb: str, done: int, total: int) -> str:
+    """'uploading 12.0 of 80.0 MB': a file on its way to or from a remote server."""
+    if total <= 0:
+        return f"{verb} {done / 1e6:.1f} MB"
+    return f"{verb} {done / 1e6:.1f} of {total / 1e6:.1f} MB"
+
+
 def status_text(kind: str, state: str, progress: float, stage: str, eta_s: float | None) -> str:
     """One line for the panel, e.g. 'Transfer: Running, detect poses, 42%, 1 min 10 s left'."""
     parts = [state_label(state)]
@@ -50,8 +57,8 @@ def status_text(kind: str, state: str, progress: float, stage: str, eta_s: float
         eta = format_eta(eta_s)
         if eta:
             parts.append(f"{eta} left")
-    elif state == DONE and stage:
-        parts.append(stage)  # e.g. "downloading frames" or "placed on the timeline"
+    elif state in (DONE, SUBMITTING) and stage:
+        parts.append(stage)  # e.g. "uploading 12.0 of 80.0 MB", "downloading frames" or the strip placed
     return f"{KIND_LABELS.get(kind, kind)}: " + ", ".join(parts)
 
 

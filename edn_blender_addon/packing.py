@@ -7,6 +7,7 @@ streamed up, and removed whatever happens.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import zipfile
@@ -25,15 +26,29 @@ class UploadSource:
     images: tuple[str, ...] = ()
     scratch_dir: str | None = None  # where the zip of an image sequence is written
 
-    def send(self, client: EdnClient, name: str, cancelled: Callable[[], bool] | None = None) -> str:
-        """Upload and return the server's upload_id."""
+    def send(self, client: EdnClient, name: str, cancelled: Callable[[], bool] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> str:
+        """Upload and return the server's upload_id; progress(bytes sent, bytes in all)."""
         if self.movie:
-            return client.upload(self.movie, cancelled=cancelled)
+            return client.upload(self.movie, progress=progress, cancelled=cancelled)
         archive = pack_frames(self.folder, self.images, Path(self.scratch_dir) / f".{name}.upload.zip", cancelled)
         try:
-            return client.upload(archive, cancelled=cancelled)
+            return client.upload(archive, progress=progress, cancelled=cancelled)
         finally:
             archive.unlink(missing_ok=True)
+
+
+    def submit_job(self, client: EdnClient, kind: str, params: dict, media: dict, name: str,
+                   cancelled: Callable[[], bool] | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+        """Upload, then submit the job on the upload (media's path dropped); a refused job's upload is deleted."""
+        client.health()  # a wrong token or URL shows here, not as a broken pipe halfway through the upload
+        upload_id = self.send(client, name, cancelled=cancelled, progress=progress)
+        try:
+            return client.submit(kind, params, {**{k: v for k, v in media.items() if k != "path"}, "upload_id": upload_id})
+        except ServerError:
+            with contextlib.suppress(ServerError):  # no job will ever read it
+                client.request_json("DELETE", f"/v1/uploads/{upload_id}")
+            raise
 
 
 def pack_frames(folder: str | os.PathLike, names: tuple[str, ...] | list[str], archive: Path,

@@ -8,7 +8,6 @@ call tick() themselves.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import queue
 import threading
@@ -56,6 +55,8 @@ class PollerState:
     next_poll: dict[str, float] = dataclasses.field(default_factory=dict)
     cancel_events: dict[str, threading.Event] = dataclasses.field(default_factory=dict)
     cancel_after_submit: set[str] = dataclasses.field(default_factory=set)
+    # uid -> (verb, bytes done, bytes in all) of an upload or download; written by the threads
+    transfers: dict[str, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
 
 
 state = PollerState()
@@ -100,6 +101,25 @@ def run_background(key: str, work: Callable[[], object], on_done: Callable[[obje
 
 def busy() -> bool:
     return bool(state.inflight)
+
+
+def _reporter(uid: str, verb: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        state.transfers[uid] = (verb, done, total)  # one dict store: safe from a thread
+
+    return report
+
+
+def _apply_transfers() -> bool:
+    """Show uploads and downloads in flight on their records (progress bar and stage)."""
+    changed = False
+    for uid, (verb, done, total) in list(state.transfers.items()):
+        _, record = find_record(uid)
+        if record is not None:
+            record.progress = min(1.0, done / total) if total > 0 else 0.0
+            record.stage = jobstate.transfer_text(verb, done, total)
+            changed = True
+    return changed
 
 
 def _apply_finished() -> bool:
@@ -154,28 +174,21 @@ def submit(settings: ServerSettings, uid: str, kind: str, params: dict, media: d
 
     def work() -> dict:
         client = client_for(settings, start=True)
-        ref = media
         if upload is not None and settings.is_remote:
-            client.health()  # a wrong token or URL shows here, not as a broken pipe halfway through the upload
             event = state.cancel_events.setdefault(uid, threading.Event())
-            upload_id = upload.send(client, uid, cancelled=event.is_set)
-            ref = {**{k: v for k, v in media.items() if k != "path"}, "upload_id": upload_id}
-            try:
-                return client.submit(kind, params, ref)
-            except ServerError:
-                with contextlib.suppress(ServerError):  # refused: no job will read the upload
-                    client.request_json("DELETE", f"/v1/uploads/{upload_id}")
-                raise
-        return client.submit(kind, params, ref)
+            return upload.submit_job(client, kind, params, media, uid, cancelled=event.is_set,
+                                     progress=_reporter(uid, "uploading"))
+        return client.submit(kind, params, media)
 
     def on_done(reply, error) -> None:
+        state.transfers.pop(uid, None)
         scene, record = find_record(uid)
         if record is None:
             return
         if error is not None:
             _fail(scene, record, error, jobstate.NOT_SENT)
             return
-        record.job_id, record.state = reply["id"], reply.get("state", jobstate.QUEUED)
+        record.job_id, record.state, record.stage = reply["id"], reply.get("state", jobstate.QUEUED), ""
         state.next_poll[uid] = 0.0
         if uid in state.cancel_after_submit:
             state.cancel_after_submit.discard(uid)
@@ -238,12 +251,14 @@ def _fetch_result(settings: ServerSettings, uid: str, job_id: str, output_dir: s
     def work():
         client = client_for(settings, start=False)
         if remote:
-            fetched = results.download_frames(client, job_id, output_dir, cancelled=event.is_set)
+            fetched = results.download_frames(client, job_id, output_dir, cancelled=event.is_set,
+                                              progress=_reporter(uid, "downloading frames"))
             results.release_server_files(client, job_id, delete_job=True)  # the frames are here now
             return fetched
         return results.local_frames(client.job(job_id).get("result") or {})
 
     def on_done(value, error) -> None:
+        state.transfers.pop(uid, None)
         scene, record = find_record(uid)
         if record is None or record.placed or record.state != jobstate.DONE:
             return
@@ -361,6 +376,7 @@ def tick() -> float:
     (a timer that raises is unregistered by Blender)."""
     try:
         changed = _apply_finished()
+        changed = _apply_transfers() or changed
         settings = settings_from_prefs()
         now = time.monotonic()
         active = False

@@ -159,3 +159,18 @@ def test_an_image_sequence_is_packed_flat_and_a_failure_leaves_no_archive(tmp_pa
     assert error.code == "UPLOAD_FAILED" and not (tmp_path / "y.zip").exists()
     error = _error(lambda: packing.pack_frames(frames, ["shot_8.png"], tmp_path / "z.zip", cancelled=lambda: True))
     assert error.code == "CANCELLED" and not (tmp_path / "z.zip").exists()
+
+
+def test_an_upload_reports_its_bytes_and_a_refused_job_deletes_it(client, edn_server, tmp_path):
+    packing = pure("packing")
+    movie = tmp_path / "clip.mp4"
+    movie.write_bytes(b"not a movie" * 40_000)
+    seen = []
+    with pytest.raises(ServerError) as refused:  # the server checks the media at submit: not a movie
+        packing.UploadSource(movie=str(movie)).submit_job(client, "extract_poses", {}, {"path": str(movie)}, "x",
+                                                          progress=lambda done, total: seen.append((done, total)))
+    assert refused.value.code == "MEDIA_UNREADABLE"
+    assert seen and seen[-1] == (movie.stat().st_size, movie.stat().st_size)
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False)), "progress only grows"
+    uploads = edn_server["data_dir"] / "uploads"
+    assert not [p for p in uploads.glob("[0-9a-f]*") if (p / "clip.mp4").exists()], "the refused job's upload is gone"

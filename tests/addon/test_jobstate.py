@@ -102,3 +102,11 @@ def test_request_bodies_carry_the_sidebar_settings():
     assert js.train_params("anna", "paper", 12) == {"name": "anna", "preset": "paper", "minutes": 12.0}
     assert js.model_stats({"info": {"stats": {"a": 1}}}) == {"a": 1}
     assert js.model_stats({"name": "broken", "error": "unreadable"}) is None
+
+
+def test_bytes_on_their_way_read_in_megabytes():
+    assert js.transfer_text("uploading", 12_345_678, 80_000_000) == "uploading 12.3 of 80.0 MB"
+    assert js.transfer_text("downloading frames", 2_000_000, 0) == "downloading frames 2.0 MB"
+    assert js.status_text("transfer", "submitting", 0.1, "uploading 8.0 of 80.0 MB", None) == \
+        "Transfer: Submitting, uploading 8.0 of 80.0 MB"
+    assert js.status_text("transfer", "submitting", 0.0, "", None) == "Transfer: Submitting"
