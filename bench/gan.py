@@ -1,8 +1,9 @@
 """GAN benchmark: per preset, training seconds per step and inference milliseconds per frame, the
 generator's GFLOP per frame and the GFLOP/s it reaches as a fraction of a large fp32 matrix
 multiply measured in the same run, edn's inference path against plain eager fp32 of the same
-network (speed ratio, max abs difference of the outputs), peak memory, and end-to-end transfer
-frames/s of the preview preset at 256x128 on a real clip.
+network (speed ratio, max abs difference of the outputs) and through torch.compile (compile time,
+speed, difference), peak memory, and end-to-end transfer frames/s of the preview preset at 256x128
+on a real clip, eager and compiled.
 
     .venv/bin/python bench/gan.py [--quick] [--device cpu|cuda] [--threads N]
 
@@ -78,6 +79,7 @@ def matmul_gflops(device, quick: bool) -> dict:
 def inference(preset: str, device, repeats: int) -> dict:
     """Generator (and face generator) ms/frame: edn's path vs plain eager fp32, plus GFLOP."""
     import torch
+    from edn_server.gan.compiled import CompiledOrEager
     from edn_server.gan.networks import define_face_generator, define_generator, generator_gflops
     from edn_server.gan.sequence_generator import memory_format, precision
     from edn_server.gan.train_config import preset_config
@@ -107,8 +109,20 @@ def inference(preset: str, device, repeats: int) -> dict:
         with torch.inference_mode(), precision(device):
             return ours_nhwc(label_nhwc, previous_nhwc)
 
-    times = best_seconds({"ours": run_ours, "eager": run_eager, "channels_last": run_nhwc}, repeats, device)
+    compiled = CompiledOrEager(copy.deepcopy(eager).to(memory_format=layout))
+
+    def run_compiled():
+        with torch.inference_mode(), precision(device):
+            return compiled(label_cl, previous_cl)
+
+    started = time.perf_counter()
+    run_compiled()  # the one-off compile (inductor's on-disk cache makes a rerun's cheaper)
+    _sync(device)
+    compile_s = time.perf_counter() - started
+    times = best_seconds({"ours": run_ours, "eager": run_eager, "channels_last": run_nhwc, "compiled": run_compiled},
+                         repeats, device)
     difference = float((run_ours().float() - run_eager()).abs().max())
+    compiled_difference = float((run_compiled().float() - run_eager()).abs().max())
     gflop = generator_gflops(eager, (1, config.generator.label_channels, height, width))
     side = config.face_side  # the crop the trained face stage refines
     face = define_face_generator(config.face_generator).to(device).eval().to(memory_format=layout)
@@ -127,6 +141,9 @@ def inference(preset: str, device, repeats: int) -> dict:
         "channels_last_ms": 1000 * times["channels_last"],
         "gflops_per_s": gflop / times["ours"], "face_side": side, "face_ms": 1000 * face_s,
         "face_gflop": generator_gflops(face.net, (1, 3, side, side)),
+        "compiled": {"ok": not compiled.fell_back, "compile_s": compile_s, "ms": 1000 * times["compiled"],
+                     "speedup_vs_ours": times["ours"] / times["compiled"], "max_abs_difference": compiled_difference,
+                     "gflops_per_s": gflop / times["compiled"]},
     }
 
 
@@ -217,15 +234,18 @@ def transfer_speed(frames: int, device) -> dict:
     started = time.perf_counter()
     extract_poses(clip, end=frames)
     detect_s = time.perf_counter() - started
-    best = None
+    best = {}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(2):
-            result = transfer(clip, "bench-preview", out, end=frames, device=device)
-            if best is None or result.fps_generated > best.fps_generated:
-                best = result
-    return {"frames": frames, "resolution": list(config.output_size), "fps_generated": best.fps_generated,
-            "seconds_with_cached_poses": best.seconds, "pose_detection_fps": frames / detect_s, "target_fps": TARGET_FPS,
-            "meets_target": best.fps_generated >= TARGET_FPS}
+            for mode in ("off", "on"):  # eager, and compiled (the compile happens before the timed loop)
+                result = transfer(clip, "bench-preview", out, end=frames, device=device, compile=mode)
+                if mode not in best or result.fps_generated > best[mode].fps_generated:
+                    best[mode] = result
+    eager, compiled = best["off"], best["on"]
+    return {"frames": frames, "resolution": list(config.output_size), "fps_generated": eager.fps_generated,
+            "seconds_with_cached_poses": eager.seconds, "pose_detection_fps": frames / detect_s, "target_fps": TARGET_FPS,
+            "meets_target": eager.fps_generated >= TARGET_FPS, "fps_generated_compiled": compiled.fps_generated,
+            "compiled": compiled.compiled}
 
 
 def preview_alternatives(device, repeats: int) -> list[dict]:
@@ -276,6 +296,8 @@ def _measure(args, device) -> dict:
     heavy = args.worker == "paper" and device.type == "cpu"
     result["inference"] = inference(args.worker, device, repeats=2 if heavy else (3 if quick else 6))
     result["inference"]["fraction_of_matmul"] = result["inference"]["gflops_per_s"] / result["matmul"]["gflops_per_s"]
+    compiled = result["inference"]["compiled"]
+    compiled["fraction_of_matmul"] = compiled["gflops_per_s"] / result["matmul"]["gflops_per_s"]
     result["training"] = training(args.worker, device, steps=3 if heavy else (3 if quick else 6))
     if args.worker == "preview":
         result["transfer"] = transfer_speed(24 if quick else 60, device)
@@ -315,8 +337,9 @@ def plot(rows: list[dict], path: Path) -> None:
     names = [f"{r['preset']}\n{r['threads']} thr" for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     x = range(len(rows))
-    axes[0].bar([i - 0.2 for i in x], [r["inference"]["ours_ms"] for r in rows], 0.4, label="edn path")
-    axes[0].bar([i + 0.2 for i in x], [r["inference"]["eager_fp32_ms"] for r in rows], 0.4, label="eager fp32")
+    axes[0].bar([i - 0.27 for i in x], [r["inference"]["ours_ms"] for r in rows], 0.27, label="edn path")
+    axes[0].bar(list(x), [r["inference"]["eager_fp32_ms"] for r in rows], 0.27, label="eager fp32")
+    axes[0].bar([i + 0.27 for i in x], [r["inference"]["compiled"]["ms"] for r in rows], 0.27, label="torch.compile")
     axes[0].set(title="generator ms / frame", yscale="log", xticks=list(x), xticklabels=names)
     axes[0].legend()
     for offset, (key, label) in zip((-0.27, 0.0, 0.27), (("body_s_per_step", "body"), ("local_s_per_step", "local"),
@@ -325,7 +348,10 @@ def plot(rows: list[dict], path: Path) -> None:
         axes[1].bar([i + offset for i in x], values, 0.27, label=label)
     axes[1].set(title="training s / step", yscale="log", xticks=list(x), xticklabels=names)
     axes[1].legend()
-    axes[2].bar(list(x), [100 * r["inference"]["fraction_of_matmul"] for r in rows])
+    axes[2].bar([i - 0.2 for i in x], [100 * r["inference"]["fraction_of_matmul"] for r in rows], 0.4, label="eager")
+    axes[2].bar([i + 0.2 for i in x], [100 * r["inference"]["compiled"]["fraction_of_matmul"] for r in rows], 0.4,
+                label="torch.compile")
+    axes[2].legend()
     axes[2].axhline(85, color="grey", linestyle="--", linewidth=1)
     axes[2].set(title="generator GFLOP/s, % of fp32 matmul", xticks=list(x), xticklabels=names, ylim=(0, 110))
     fig.tight_layout()
@@ -374,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         inf, tr = row["inference"], row["training"]
         steps = ", ".join(f"{k.removesuffix('_s_per_step')} {v:.3g}" for k, v in tr.items() if k.endswith("_s_per_step"))
         line = (f"{row['preset']:8s} {row['threads']} thr: generator {inf['ours_ms']:.1f} ms (eager fp32 {inf['eager_fp32_ms']:.1f}, "
-                f"channels_last {inf['channels_last_ms']:.1f}), "
+                f"channels_last {inf['channels_last_ms']:.1f}, compiled {inf['compiled']['ms']:.1f} after "
+                f"{inf['compiled']['compile_s']:.0f} s), "
                 f"{inf['gflop_per_frame']:.2f} GFLOP, {100 * inf['fraction_of_matmul']:.0f}% of matmul; train s/step: {steps}; "
                 f"peak {row['peak_memory_mb']:.0f} MB")
         if "transfer" in row and "fps_generated" in row["transfer"]:

@@ -150,10 +150,11 @@ def _cmd_transfer(args) -> int:
     try:
         result = transfer(args.source_video, args.model, args.output, normalize=not args.no_normalize, options=options,
                           smoothing=args.smoothing, face=not args.no_face, start=args.start, end=args.end,
-                          progress=bar, write_video=not args.no_video, device=args.device)
+                          progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile)
     finally:
         bar.close()
-    print(f"wrote {result.frames} frames to {result.out_dir} at {result.fps_generated:.1f} frames/s "
+    print(f"wrote {result.frames} frames to {result.out_dir} at {result.fps_generated:.1f} frames/s"
+          f"{' (compiled)' if result.compiled else ''} "
           f"({result.seconds:.1f} s in all, pose extraction included)")
     return 0
 
@@ -279,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--no-face", action="store_true", help="skip the face refinement")
     use.add_argument("--no-video", action="store_true", help="write only the PNG frames, no result.mp4")
     use.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    use.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                     help="torch.compile the networks: about 1.4x faster generation on a CPU after a one-off "
+                          "compile of ~20 s (less once cached); auto: clips of 2000 frames or more")
     _range_args(use)
     use.set_defaults(func=_cmd_transfer)
 

@@ -209,3 +209,46 @@ def test_cli_transfer_prints_the_frame_rate(tiny, source, tmp_path, capsys):
     assert options["scale"] == 0.9 and options["mirror"] is True
     assert cli.main(["transfer", str(source), "--model", "nobody", "-o", str(tmp_path / "x")]) == 2
     assert "MODEL_NOT_FOUND" in capsys.readouterr().err
+
+
+def test_a_compiled_transfer_matches_eager_and_compiles_before_the_first_frame(tiny, source, tmp_path):
+    from torch._dynamo.utils import counters
+
+    stages = []
+    eager = transfer(source, tiny, tmp_path / "eager", end=10, compile="off")
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = transfer(source, tiny, tmp_path / "compiled", end=10, compile="on",
+                        progress=lambda done, total, stage: stages.append(stage))
+    assert (eager.compiled, compiled.compiled) == (False, True)
+    # one graph each for the body and the face generator: the chain's start, the frames after it
+    # and face boxes anywhere in the frame all reuse them (a recompile would cost seconds)
+    assert counters["stats"]["unique_graphs"] == 2, dict(counters["stats"])
+    assert stages.index("compile the generator") < stages.index("generate frames")
+    assert numbered(tmp_path / "compiled") == numbered(tmp_path / "eager")
+    # Fused kernels round differently (~1e-6): a pixel here and there lands one level of 255 away.
+    # Each frame feeds the next, and this untrained model amplifies that along the chain, so the
+    # comparison stops after the first frames (a trained model follows its labels, not the noise).
+    for name in numbered(tmp_path / "eager")[:4]:
+        difference = np.abs(read_rgb(tmp_path / "compiled" / name).astype(int) - read_rgb(tmp_path / "eager" / name))
+        assert difference.max() <= 1 and difference.mean() < 1e-3, (name, difference.max(), difference.mean())
+    # auto compiles long clips only: 10 frames run eagerly
+    assert not transfer(source, tiny, tmp_path / "auto", end=10).compiled
+
+
+def test_without_a_working_compiler_the_transfer_says_so_once_and_runs_eagerly(tiny, source, tmp_path, monkeypatch,
+                                                                                 caplog):
+    import torch._dynamo
+    import torch._inductor.config as inductor
+
+    torch._dynamo.reset()  # nothing compiled earlier may be reused
+    monkeypatch.setattr(inductor, "fx_graph_cache", False)
+    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))  # a machine without a C++ toolchain
+    result = transfer(source, tiny, tmp_path / "fallback", end=6, compile="on")
+    torch._dynamo.reset()
+    assert not result.compiled and numbered(tmp_path / "fallback") == [f"{i:06d}.png" for i in range(6)]
+    said = [r.getMessage() for r in caplog.records if "torch.compile could not build" in r.getMessage()]
+    assert len(said) == 1 and "generating without it" in said[0], said
+    eager = transfer(source, tiny, tmp_path / "eager", end=6, compile="off")
+    for name in numbered(eager.out_dir):
+        assert (read_rgb(tmp_path / "fallback" / name) == read_rgb(eager.out_dir / name)).all(), name

@@ -12,6 +12,7 @@ Choices (documented for users in infer.py too):
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,10 @@ from torch import nn
 
 from ..errors import BAD_PARAMS, EdnError
 from ..pose.render import render_label
+from .compiled import CompiledOrEager, maybe_compiled
 from .face import FaceBox, crop, face_box
+
+log = logging.getLogger(__name__)
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
@@ -81,19 +85,48 @@ class SequenceGenerator:
     """Generates one clip's frames in order, carrying the previous output between calls."""
 
     def __init__(self, generator: nn.Module, resolution: tuple[int, int], device: torch.device,
-                 face_generator: nn.Module | None = None, face_side: int | None = None):
+                 face_generator: nn.Module | None = None, face_side: int | None = None, compile: bool = False):
         self.device = device
         self.resolution = (int(resolution[0]), int(resolution[1]))
         layout = memory_format(device)
         self.generator = generator.to(device).eval().to(memory_format=layout)
+        self._fallback_said = False
+        self._body_call = maybe_compiled(self.generator, compile, self._fell_back)
         self.face_generator = None
         if face_generator is not None:
             self.face_generator = face_generator.to(device).eval().to(memory_format=layout)
+            self._face_call = maybe_compiled(self.face_generator, compile, self._fell_back)
         self.face_side = face_side
         config = getattr(generator, "config", None)
         self._chained = bool(getattr(config, "use_previous_frame", True))
         self._previous: torch.Tensor | None = None
+        # An explicit zero frame for the start of a chain (what the generator uses for None), made
+        # in inference mode like the frames that follow it, so a compiled generator sees one input
+        # signature and compiles once.
+        with torch.inference_mode():
+            self._zeros = torch.zeros((1, int(getattr(config, "image_channels", 3)), self.resolution[1],
+                                       self.resolution[0]), device=device).contiguous(memory_format=layout)
         self._black = np.zeros((self.resolution[1], self.resolution[0], 3), np.uint8)
+
+    def _fell_back(self, message: str) -> None:
+        if not self._fallback_said:  # one toolchain problem, said once for both networks
+            self._fallback_said = True
+            log.warning(message)
+
+    @property
+    def compiled(self) -> bool:
+        return isinstance(self._body_call, CompiledOrEager) and not self._body_call.fell_back
+
+    @torch.inference_mode()
+    def warm_up(self) -> None:
+        """Run the networks once on a blank frame, so a compiled generator compiles here (its own
+        progress stage) rather than inside the first frame; the chain is left as it was."""
+        label = image_to_tensor(self._black, self.device)
+        with precision(self.device):
+            body = self._body_call(label, self._zeros if self._chained else None)
+            if self.face_generator is not None and self.face_side:
+                box = FaceBox(0, 0, min(self.face_side, *self.resolution))
+                self._face_call(crop(label, box), crop(body, box))
 
     def reset(self) -> None:
         """Start a new chain: the next frame is conditioned on zeros."""
@@ -114,7 +147,8 @@ class SequenceGenerator:
         label_image = self.label(keypoints)
         label = image_to_tensor(label_image, self.device)
         with precision(self.device):
-            body = self.generator(label, self._previous if self._chained else None)
+            previous = (self._zeros if self._previous is None else self._previous) if self._chained else None
+            body = self._body_call(label, previous)
         body = body.float().contiguous(memory_format=memory_format(self.device))
         self._previous = body if (has_person and self._chained) else None
         body_image = tensor_to_image(body)
@@ -131,4 +165,4 @@ class SequenceGenerator:
     def _refine_face(self, label: torch.Tensor, body: torch.Tensor, box: FaceBox) -> torch.Tensor:
         """The refined face crop (1, 3, side, side)."""
         with precision(self.device):
-            return self.face_generator(crop(label, box), crop(body, box)).float()
+            return self._face_call(crop(label, box), crop(body, box)).float()

@@ -15,6 +15,7 @@ from ..pose.detect import STAGE as DETECT_STAGE
 from .pose import Normalization
 
 GENERATE_STAGE = "generate frames"  # gan.infer.STAGE
+COMPILE_STAGE = "compile the generator"  # gan.infer.COMPILE_STAGE
 EVALUATE_STAGE = "evaluate"  # gan.evaluate.STAGE
 MEDIAN_STAGE = "median baseline"  # gan.evaluate.MEDIAN_STAGE
 FRAME_PATTERN = "{:06d}.png"  # gan.infer.frame_name
@@ -28,6 +29,9 @@ class TransferParams(OutputParams):
     face: bool = Field(True, description="refine the face with the model's face GAN")
     pose_model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant for the source poses")
     video: bool = Field(True, description="also write result.mp4")
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="run the networks through torch.compile (about 1.4x faster on a CPU after a one-off "
+                            "compile of ~20 s, less once cached); auto = for clips of 2000 frames or more")
 
 
 class EvalParams(OutputParams):
@@ -58,14 +62,14 @@ def run_transfer(ctx: JobContext) -> dict:
     result = transfer(media.path, trained, out, normalize=params.normalization.auto,
                       options=NormalizeOptions(**params.normalization.model_dump()), smoothing=params.smooth,
                       face=params.face, start=media.start, end=media.end, pose_model=params.pose_model,
-                      progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video)
+                      progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video, compile=params.compile)
     return {
         "model": trained.name, "frames_dir": str(result.out_dir), "frame_start": media.start, "frames": result.frames,
         # the names preview_poses uses too: the result archive takes exactly these frames
         "first_frame": media.start, "frame_count": result.frames, "frame_pattern": FRAME_PATTERN,
         "video": str(result.video_path) if result.video_path else None, "size": list(trained.resolution),
         "fps": media.info.fps, "fps_generated": round(result.fps_generated, 2), "seconds": round(result.seconds, 2),
-        "poses": str(result.normalized_poses_path),
+        "poses": str(result.normalized_poses_path), "compiled": result.compiled,
         "files": [str(result.out_dir / MANIFEST), str(result.normalized_poses_path)],
     }
 
@@ -85,7 +89,7 @@ def run_eval(ctx: JobContext) -> dict:
 
 TRANSFER = JobKind(
     name="transfer", params=TransferParams, run=run_transfer, validate=validate_uses_model, heavy=True,
-    stages=((DETECT_STAGE, 0.4), (GENERATE_STAGE, 0.6)),
+    stages=((DETECT_STAGE, 0.4), (COMPILE_STAGE, 0.05), (GENERATE_STAGE, 0.55)),
     summary="transfer a source dancer's motion to a trained target: numbered PNG frames and result.mp4",
 )
 EVAL = JobKind(
