@@ -118,6 +118,17 @@ def test_transfer_writes_the_frames_and_serves_them(server, trained, tmp_path):
     assert status == 200 and headers["content-type"] == "video/mp4" and data[4:8] == b"ftyp"
 
 
+def test_a_compiled_transfer_runs_in_the_server_worker(server, trained, tmp_path):
+    c = server.client()
+    job = c.wait(c.submit("transfer", {"model": MODEL, "compile": "on", "video": False, "output_dir": str(tmp_path)},
+                          {"path": str(shared_clip(DANCE)), "frame_end": 4}), timeout=300)
+    assert job["state"] == "done" and job["result"]["compiled"] is True, job
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"{i:06d}.png" for i in range(4)]
+    status, reply = c.json("POST", "/v1/jobs", {"kind": "transfer", "params": {"model": MODEL, "compile": "yes"},
+                                                "input": {"media": {"path": str(shared_clip(DANCE))}}})
+    assert status == 422 and reply["error"]["field"] == "params.compile", reply
+
+
 def test_preview_poses_takes_the_stats_of_a_model_by_name(server, trained):
     c = server.client()
     job = c.wait(c.submit("preview_poses", {"target_model": MODEL, "video": False},
