@@ -37,7 +37,6 @@ class UploadSource:
         finally:
             archive.unlink(missing_ok=True)
 
-
     def submit_job(self, client: EdnClient, kind: str, params: dict, media: dict, name: str,
                    cancelled: Callable[[], bool] | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
         """Upload, then submit the job on the upload (media's path dropped); a refused job's upload is deleted."""
