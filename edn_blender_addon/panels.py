@@ -87,8 +87,8 @@ def draw_job(layout, record) -> None:
     if record.state in jobstate.ACTIVE or waiting_result:
         op = row.operator("edn.cancel_job", text="", icon="X")
         op.uid = record.uid
-    moving_bytes = record.state == jobstate.SUBMITTING or waiting_result
-    if record.state in (jobstate.RUNNING, jobstate.QUEUED) or moving_bytes and record.stage.endswith(" MB"):
+    moving_bytes = record.uid in poller.state.transfers  # an upload or download under way
+    if record.state in (jobstate.RUNNING, jobstate.QUEUED) or moving_bytes:
         progress_bar(box, record.progress, title)
     else:
         box.label(text=title, icon="CHECKMARK" if record.state == jobstate.DONE else "INFO")

@@ -86,8 +86,9 @@ def strip_media(scene, strip) -> StripMedia:
     try:
         shown = jobstate.visible_media_range(strip.frame_start, strip.frame_final_start, strip.frame_final_end, total,
                                              getattr(strip, "animation_offset_start", 0))
-        visible = tuple(files[shown.first:shown.end]) if files is not None else ()
+        visible: tuple[str, ...] = ()
         if files is not None:
+            visible = tuple(files[shown.first:shown.end])
             shown = jobstate.image_folder_range(os.listdir(path), files, shown)
     except ValueError as exc:
         raise StripProblem(f"Strip '{strip.name}': {exc}.") from None

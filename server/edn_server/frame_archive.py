@@ -21,7 +21,8 @@ def is_frame_archive(filename: str) -> bool:
     return filename.lower().endswith(".zip")
 
 
-def _member_names(archive: zipfile.ZipFile, label: str, max_bytes: int) -> list[zipfile.ZipInfo]:
+def _checked_members(archive: zipfile.ZipFile, label: str, max_bytes: int) -> list[zipfile.ZipInfo]:
+    """The archive's files, or EdnError when one is not a top-level image or they unpack too large."""
     members = [m for m in archive.infolist() if not m.is_dir()]
     problems = [m.filename for m in members
                 if "/" in m.filename or "\\" in m.filename or m.filename.startswith(".")
@@ -49,7 +50,7 @@ def unpack_frames(archive_path: Path, max_bytes: int) -> tuple[Path, int]:
     folder = archive_path.parent / FRAMES_FOLDER
     try:
         with zipfile.ZipFile(archive_path) as archive:
-            members = _member_names(archive, label, max_bytes)
+            members = _checked_members(archive, label, max_bytes)
             folder.mkdir()
             for member in members:
                 with archive.open(member) as source, open(folder / member.filename, "wb") as target:

@@ -121,6 +121,15 @@ def _assert_server_released(addon, edn_server, job_id, uploads_before: set[str])
     assert _uploads(edn_server) == uploads_before
 
 
+def _add_shots(addon, scene, name: str, folder: Path, numbers: range, channel: int, frame_start: int):
+    """An image strip of folder/shot_<n>.png for n in numbers."""
+    strip = addon.strips.new_strip(addon.strips.top_level(scene.sequence_editor), "new_image", name,
+                                   str(folder / f"shot_{numbers[0]}.png"), channel, frame_start, "FIT")
+    for number in numbers[1:]:
+        strip.elements.append(f"shot_{number}.png")
+    return strip
+
+
 def _image_strip(addon, scene, clip24, folder: Path):
     """An image strip over shot_8 .. shot_17 showing shot_10 .. shot_17 from timeline frame 3. Numbers
     that sort differently as text (shot_10 < shot_8) check that the add-on and the server agree on order."""
@@ -131,10 +140,7 @@ def _image_strip(addon, scene, clip24, folder: Path):
         for index, frame in enumerate(iter_frames(probe({str(clip24)!r}), 0, 10)):
             cv2.imwrite({str(folder)!r} + f"/shot_{{index + 8}}.png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     """)
-    strip = addon.strips.new_strip(addon.strips.top_level(scene.sequence_editor), "new_image", "shot",
-                                   str(folder / "shot_8.png"), 1, 1, "FIT")
-    for number in range(9, 18):
-        strip.elements.append(f"shot_{number}.png")
+    strip = _add_shots(addon, scene, "shot", folder, range(8, 18), channel=1, frame_start=1)
     strip.frame_offset_start = 2  # shows shot_10 .. shot_17
     scene.sequence_editor.active_strip = strip
     return strip
@@ -171,11 +177,8 @@ def test_image_sequence_strip_on_a_remote_server_is_sent_as_its_frames(addon, lo
     visible.mkdir()
     for number in range(10, 18):
         shutil.copy(tmp_path / "shot" / f"shot_{number}.png", visible)
-    strip = addon.strips.new_strip(addon.strips.top_level(scene.sequence_editor), "new_image", "visible",
-                                   str(visible / "shot_10.png"), 5, 3, "FIT")
-    for number in range(11, 18):
-        strip.elements.append(f"shot_{number}.png")
-    scene.sequence_editor.active_strip = strip
+    scene.sequence_editor.active_strip = _add_shots(addon, scene, "visible", visible, range(10, 18), channel=5,
+                                                    frame_start=3)
     local_prefs.mode = "LOCAL"
     again = _run_preview(addon, scene, clip24, target_model)
     local_frames = Path(bpy.path.abspath(addon.strips.find_strip(scene, again.result_strip).directory))

@@ -4,21 +4,20 @@ On the CPU, inductor fuses the instance norms, activations and paddings between 
 the preview generator ran 1.43x faster on 2 cores (91% of the machine's fp32 matmul rate against
 64% eager; bench/gan.py), after a one-off compile of about 22 s (2 s once inductor's on-disk cache
 holds it). Saving ~9 ms a frame, a cold compile pays for itself after some 2400 frames on 2
-threads and 1100 on 1, hence `compile_wanted`'s threshold. Compiling needs a working C++ compiler (CPU) or Triton (CUDA); where that fails the
-first call says so once and generation goes on eagerly, so a missing toolchain never costs a job.
+threads and 1100 on 1, hence `compile_wanted`'s threshold. Compiling needs a working C++ compiler
+(CPU) or Triton (CUDA); where that fails the first call says so once and generation goes on
+eagerly, so a missing toolchain never costs a job.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
 
-CompileMode = Literal["auto", "on", "off"]
 COMPILE_MODES: tuple[str, ...] = ("auto", "on", "off")
 AUTO_MIN_FRAMES = 2000  # about a minute of video: below it a cold compile costs more than it saves
 

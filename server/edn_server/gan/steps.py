@@ -71,6 +71,18 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     return contextlib.nullcontext()
 
 
+def _update(optimizer_g: torch.optim.Optimizer, loss_g: torch.Tensor, generator: nn.Module,
+            optimizer_d: torch.optim.Optimizer, loss_d: torch.Tensor) -> None:
+    """One step of each side. The generator's loss flows back into the trainable generator
+    weights only (`inputs=`), so the discriminators' gradients come from their own loss alone."""
+    optimizer_g.zero_grad(set_to_none=True)
+    loss_g.backward(inputs=[p for p in generator.parameters() if p.requires_grad])
+    optimizer_g.step()
+    optimizer_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    optimizer_d.step()
+
+
 @dataclass
 class BodyStep:
     """Stage 1 / local enhancer: generator (wrapped PairGenerator), frame and temporal discriminators."""
@@ -103,13 +115,7 @@ class BodyStep:
             temporal_weights = dataclasses.replace(self.weights, vgg=0.0, l1=0.0)
             loss_t, parts_t = generator_loss(plain(self.temporal)(fake_t), _detached(t_real), fake, real, temporal_weights)
             loss_g = loss_g + loss_t
-        generator_params = [p for p in self.pair_generator.parameters() if p.requires_grad]
-        self.optimizer_g.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=generator_params)
-        self.optimizer_g.step()
-        self.optimizer_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimizer_d.step()
+        _update(self.optimizer_g, loss_g, self.pair_generator, self.optimizer_d, loss_d)
         return {"G": float(loss_g.detach()), "D": float(loss_d.detach()), **parts,
                 **{f"temporal_{k}": v for k, v in parts_t.items()}}
 
@@ -149,12 +155,7 @@ class FaceStep:
             loss_d = discriminator_loss(d_real, d_fake)
             loss_g, parts = generator_loss(plain(self.face_discriminator)(label_crop, refined), _detached(d_real),
                                            refined, real_crop, self.weights, self.vgg)
-        self.optimizer_g.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=[p for p in self.face_generator.parameters() if p.requires_grad])
-        self.optimizer_g.step()
-        self.optimizer_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimizer_d.step()
+        _update(self.optimizer_g, loss_g, self.face_generator, self.optimizer_d, loss_d)
         return {"G": float(loss_g.detach()), "D": float(loss_d.detach()), **parts}
 
 
