@@ -33,7 +33,7 @@ samples: setup
 	$(EDN) samples
 
 demo: setup
-	$(PY) -m edn_server.demo --out out $(if $(SOURCE),--source $(SOURCE)) $(if $(TARGET),--target $(TARGET)) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(RETRAIN),--retrain)
+	$(PY) -m edn_server.demo.walkthrough --out out $(if $(SOURCE),--source $(SOURCE)) $(if $(TARGET),--target $(TARGET)) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(RETRAIN),--retrain)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

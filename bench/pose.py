@@ -175,9 +175,9 @@ def sample_clips() -> tuple[list[Path], str]:
     """The project's rendered sample clips (default seed, full size, else the quick ones) when they are
     already in the cache; rendering them is not what this benchmark measures."""
     try:
-        from edn_server.samples import samples_cache_dir, source_spec, target_spec
+        from edn_server.demo.samples import samples_cache_dir, source_spec, target_spec
     except ImportError as exc:
-        return [], f"edn_server.samples not available ({exc})"
+        return [], f"edn_server.demo.samples not available ({exc})"
     for quick in (False, True):
         specs = (target_spec(0, quick), source_spec(0, quick))
         clips = [samples_cache_dir() / spec.cache_key() / f"{spec.role}.mp4" for spec in specs]

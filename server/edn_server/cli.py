@@ -30,8 +30,8 @@ def _cmd_models_ensure(args) -> int:
 
 
 def _cmd_samples(args) -> int:
+    from .demo.samples import render_samples
     from .progress import TqdmProgress
-    from .samples import render_samples
 
     bar = TqdmProgress()
     try:
@@ -133,7 +133,7 @@ def _size(text: str) -> int:
 
 
 def _cmd_serve(args) -> int:
-    from .serve import ServeOptions, run_server
+    from .service.serve import ServeOptions, run_server
 
     return run_server(ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, allow_hosts=tuple(args.allow_host),
                                    max_upload_bytes=args.max_upload, max_body_bytes=args.max_body,
@@ -179,7 +179,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import build_report
+    from .model_report import build_report
 
     print(f"wrote {build_report(args.model, args.output, metrics=args.metrics)}")
     return 0

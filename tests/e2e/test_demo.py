@@ -22,7 +22,7 @@ def _frame_count(path) -> int:
 def test_demo_trains_transfers_and_writes_pictures(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, EDN_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "edn_server.demo", "--out", str(out), "--quick", "--preset", "tiny",
+    command = [sys.executable, "-m", "edn_server.demo.walkthrough", "--out", str(out), "--quick", "--preset", "tiny",
                "--minutes", "0.15", "--no-blender"]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

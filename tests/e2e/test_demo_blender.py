@@ -71,7 +71,7 @@ def blur(rgb: np.ndarray) -> np.ndarray:
 
 
 def demo_blender(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edn_server.demo_blender", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "edn_server.demo.blender_walkthrough", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 from edn_server.atomic import atomic_dir, atomic_file
 from edn_server.errors import EdnError
-from edn_server.jobs import JobContext, JobKind, OutputParams
+from edn_server.service.job_contract import JobContext, JobKind, OutputParams
 from pydantic import BaseModel, ConfigDict, Field
 
 

@@ -250,7 +250,7 @@ def test_unknown_route_uses_the_error_body(client: Client):
 
 
 def test_allowed_hosts_for_other_bind_addresses():
-    from edn_server.api_guard import allowed_hosts
+    from edn_server.service.guard import allowed_hosts
 
     local = allowed_hosts("127.0.0.1", 8000)
     assert local == {"127.0.0.1:8000", "localhost:8000", "[::1]:8000"}

@@ -13,7 +13,7 @@ from edn_server.cli import main
 from edn_server.errors import BAD_PARAMS, MODEL_NOT_FOUND, EdnError
 from edn_server.gan.evaluate import evaluate
 from edn_server.gan.train import train
-from edn_server.report import build_report
+from edn_server.model_report import build_report
 
 CLIP = "edn_subject4_train.mp4"
 FRAMES = 24

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 from conftest import SHARED_MODELS
+from edn_server.demo.samples import render_samples, sample_clip, samples_cache_dir
+from edn_server.demo.samples.choreography import choreograph
+from edn_server.demo.samples.render import BPY_PYTHON_ENV, render_stills
+from edn_server.demo.samples.spec import source_spec, target_spec
 from edn_server.errors import BAD_PARAMS, CANCELLED, RENDERER_MISSING, EdnError
 from edn_server.media import iter_frames, probe
-from edn_server.samples import render_samples, sample_clip, samples_cache_dir
-from edn_server.samples.choreography import choreograph
-from edn_server.samples.render import BPY_PYTHON_ENV, render_stills
-from edn_server.samples.spec import source_spec, target_spec
 
 NOSE, L_HIP, R_HIP, L_ANKLE, R_ANKLE = 0, 23, 24, 27, 28
 
@@ -148,7 +148,7 @@ def _blender_children() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == os.getpid() and b"edn_server.samples.blender_scene" in cmdline:
+        if ppid == os.getpid() and b"edn_server.demo.samples.blender_scene" in cmdline:
             pids.append(int(entry.name))
     return pids
 

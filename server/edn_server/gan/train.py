@@ -49,9 +49,9 @@ from .discriminators import FaceDiscriminator, discriminator_from_config
 from .losses import VGGLoss
 from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
-from .reports import SAMPLES_FILE, training_samples, write_losses, write_png
 from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, plain, set_lr
 from .train_config import STAGE_LABELS, STAGES, face_side_for_height, preset_config
+from .training_review import SAMPLES_FILE, training_samples, write_losses, write_png
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0  # at most one sample grid and loss plot per minute, and one at the end

@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from .. import registry
-from ..config import data_dir
-from ..errors import EdnError
-from ..jobs import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
-from ..pose.detect import STAGE as DETECT_STAGE
+from ... import registry
+from ...config import data_dir
+from ...errors import EdnError
+from ...pose.detect import STAGE as DETECT_STAGE
+from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
 from .pose import Normalization
 
 GENERATE_STAGE = "generate frames"  # gan.infer.STAGE
@@ -52,8 +52,8 @@ def validate_uses_model(media: ResolvedMedia | None, params: TransferParams | Ev
 
 
 def run_transfer(ctx: JobContext) -> dict:
-    from ..gan.infer import MANIFEST, resolve_model, transfer
-    from ..pose.normalize import NormalizeOptions
+    from ...gan.infer import MANIFEST, resolve_model, transfer
+    from ...pose.normalize import NormalizeOptions
 
     params: TransferParams = ctx.params
     media = ctx.media
@@ -75,7 +75,7 @@ def run_transfer(ctx: JobContext) -> dict:
 
 
 def run_eval(ctx: JobContext) -> dict:
-    from ..gan.evaluate import evaluate
+    from ...gan.evaluate import evaluate
 
     params: EvalParams = ctx.params
     media = ctx.media

@@ -16,13 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
-from . import errors, registry, results
-from .api_guard import GuardConfig, GuardMiddleware
+from .. import errors, registry
+from . import result_archive as archives
+from .guard import GuardConfig, GuardMiddleware
 from .health import device_info, memory_info
-from .jobs import FieldError, JobKinds, JobRequest, prepare
-from .jobstore import FINAL_STATES, STATES, JobStore
-from .scheduler import Scheduler
+from .job_contract import FieldError, JobKinds, JobRequest, prepare
+from .job_table import FINAL_STATES, STATES, JobStore
 from .uploads import Uploads
+from .workers import Scheduler
 
 API_VERSION = "1"
 
@@ -144,20 +145,20 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         if state.store.delete(job_id) not in FINAL_STATES:
             raise errors.EdnError(errors.NOT_READY, f"Job {job_id} is {job['state']}: cancel it first (POST "
                                                     f"/v1/jobs/{job_id}/cancel), then delete it once it has ended.")
-        return {"deleted": job_id, "freed_bytes": results.remove_job_files(state.jobs_dir, job_id)}
+        return {"deleted": job_id, "freed_bytes": archives.remove_job_files(state.jobs_dir, job_id)}
 
     @app.get("/v1/jobs/{job_id}/result/archive", tags=["results"], response_class=FileResponse)
     def result_archive(job_id: str):
         """The job's output frames (or files) as one zip; supports Range requests for resuming."""
         job = job_or_404(job_id)
-        path = results.archive_file(job, state.jobs_dir)
+        path = archives.archive_file(job, state.jobs_dir)
         return FileResponse(path, media_type="application/zip", filename=f"{job['kind']}-{job_id}.zip")
 
     @app.get("/v1/jobs/{job_id}/result/video", tags=["results"], response_class=FileResponse)
     def result_video(job_id: str):
         """The job's mp4; supports Range requests for resuming."""
         job = job_or_404(job_id)
-        path = results.video_file(job)
+        path = archives.video_file(job)
         return FileResponse(path, media_type="video/mp4", filename=f"{job['kind']}-{job_id}.mp4")
 
     @app.post("/v1/uploads", status_code=201, tags=["uploads"], openapi_extra={

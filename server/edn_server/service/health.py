@@ -2,33 +2,13 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 
-
-def loaded_torch():
-    """torch if some code has finished importing it, else None; never imports it (seconds, hundreds of MB).
-    A module still being imported by another thread is in sys.modules half-built, hence the spec check."""
-    torch = sys.modules.get("torch")
-    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
-        return None
-    return torch
-
+from ..gan.device import describe_device, gpu_memory
 
 _device: dict | None = None
 _detector: threading.Thread | None = None
 _detector_lock = threading.Lock()
-
-
-def _detect_device() -> dict:
-    try:
-        import torch
-    except ImportError:
-        return {"type": "cpu", "name": None, "torch": None}
-    if torch.cuda.is_available():
-        return {"type": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count(),
-                "torch": torch.__version__}
-    return {"type": "cpu", "name": None, "torch": torch.__version__}
 
 
 def device_info(wait_s: float = 0.0) -> dict:
@@ -39,7 +19,7 @@ def device_info(wait_s: float = 0.0) -> dict:
         if _device is None and _detector is None:
             def detect() -> None:
                 global _device
-                _device = _detect_device()
+                _device = describe_device()
 
             _detector = threading.Thread(target=detect, name="edn-device-detect", daemon=True)
             _detector.start()
@@ -78,9 +58,5 @@ def memory_info() -> dict:
     if available_kib is not None:
         available = available_kib * 1024
     info = {"process_rss": _rss_bytes(), "system_total": total, "system_available": available}
-    torch = loaded_torch()
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        free, gpu_total = torch.cuda.mem_get_info()
-        info.update(gpu_total=gpu_total, gpu_free=free, gpu_allocated=torch.cuda.memory_allocated(),
-                    gpu_reserved=torch.cuda.memory_reserved())
+    info.update(gpu_memory())
     return info

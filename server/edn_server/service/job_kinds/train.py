@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .. import registry
-from ..config import data_dir
-from ..errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
-from ..jobs import FieldError, JobContext, JobKind, ResolvedMedia
-from ..pose.detect import STAGE as DETECT_STAGE
+from ... import registry
+from ...config import data_dir
+from ...errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
+from ...pose.detect import STAGE as DETECT_STAGE
+from ..job_contract import FieldError, JobContext, JobKind, ResolvedMedia
 
 DATASET_STAGE = "dataset"  # gan.dataset.STAGE (not imported: it pulls in torch)
 TRAINING = "train"  # never reported by name: see _job_progress
@@ -56,7 +56,7 @@ class TrainParams(BaseModel):
 
 def validate_train(media: ResolvedMedia | None, params: TrainParams) -> None:
     """Answer at submit time what would otherwise fail after minutes of pose detection."""
-    from ..gan.train_config import preset_config
+    from ...gan.train_config import preset_config
 
     folder = registry.models_dir(data_dir()) / params.name
     if (folder / registry.MODEL_FILE).is_file():
@@ -94,7 +94,7 @@ def _job_progress(ctx: JobContext):
 
 def _checkpoint_step(checkpoint: Path) -> int | None:
     """The global step a checkpoint holds, or None without a readable one (train then says why)."""
-    from ..gan.checkpoint import read_checkpoint
+    from ...gan.checkpoint import read_checkpoint
 
     if not checkpoint.is_file():
         return None
@@ -105,7 +105,7 @@ def _checkpoint_step(checkpoint: Path) -> int | None:
 
 
 def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
-    from ..gan.reports import LOSSES_FILE, SAMPLES_FILE
+    from ...gan.training_review import LOSSES_FILE, SAMPLES_FILE
 
     samples = folder / SAMPLES_FILE
     files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, LOSSES_FILE)]
@@ -118,8 +118,8 @@ def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
 
 
 def run_train(ctx: JobContext) -> dict:
-    from ..gan.checkpoint import checkpoint_path
-    from ..gan.train import train
+    from ...gan.checkpoint import checkpoint_path
+    from ...gan.train import train
 
     params: TrainParams = ctx.params
     folder = registry.models_dir(data_dir()) / params.name

@@ -11,13 +11,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .. import registry
-from ..atomic import atomic_dir
-from ..config import data_dir
-from ..errors import BAD_MODEL, BAD_PARAMS, MEDIA_UNREADABLE, EdnError
-from ..jobs import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
-from ..pose.detect import STAGE as DETECT_STAGE
-from ..progress import check_cancelled
+from ... import registry
+from ...atomic import atomic_dir
+from ...config import data_dir
+from ...errors import BAD_MODEL, BAD_PARAMS, MEDIA_UNREADABLE, EdnError
+from ...pose.detect import STAGE as DETECT_STAGE
+from ...progress import check_cancelled
+from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
 
 RENDER_STAGE = "render labels"
 NORMALIZE_STAGE = "smooth and normalize"
@@ -58,7 +58,7 @@ class PreviewParams(ExtractParams):
 
 
 def _extract(ctx: JobContext, params: ExtractParams):
-    from ..pose.detect import DetectOptions, extract_poses
+    from ...pose.detect import DetectOptions, extract_poses
 
     media = ctx.media
     return extract_poses(media.path, model=params.model, start=media.start, end=media.end, fps=media.fps,
@@ -67,7 +67,7 @@ def _extract(ctx: JobContext, params: ExtractParams):
 
 
 def _summary(seq) -> dict:
-    from ..pose.detect import describe_gaps
+    from ...pose.detect import describe_gaps
 
     return {"frames": len(seq), "detected": int(seq.detected.sum()), "interpolated": int((seq.interpolated & ~seq.detected).sum()),
             "frame_start": seq.frame_start, "fps": seq.fps, "size": list(seq.size), "report": describe_gaps(seq)}
@@ -81,8 +81,8 @@ def run_extract(ctx: JobContext) -> dict:
 
 def target_stats(params: PreviewParams):
     """The target's statistics from its pose file, a trained model or the given values; errors name the parameter."""
-    from ..pose.normalize import PoseStats
-    from ..pose.sequence import PoseSequence
+    from ...pose.normalize import PoseStats
+    from ...pose.sequence import PoseSequence
 
     field = next(f"params.{name}" for name in ("target_poses", "target_model", "target_stats") if getattr(params, name) is not None)
     try:
@@ -120,8 +120,8 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
     """labels/<frame>.png (numbered by source frame) and labels.mp4; both appear only once complete."""
     import cv2
 
-    from ..media import VideoWriter
-    from ..pose.render import render_label
+    from ...media import VideoWriter
+    from ...pose.render import render_label
 
     width, height = seq.size
     blank = np.zeros((height, width, 3), np.uint8)
@@ -149,8 +149,8 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
 
 
 def run_preview(ctx: JobContext) -> dict:
-    from ..pose.normalize import NormalizeOptions, normalize_poses
-    from ..pose.smooth import smooth_poses
+    from ...pose.normalize import NormalizeOptions, normalize_poses
+    from ...pose.smooth import smooth_poses
 
     params: PreviewParams = ctx.params
     source = _extract(ctx, params)

@@ -11,8 +11,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from .errors import BAD_PARAMS, MEDIA_UNREADABLE, NO_FRAMES, TOO_LARGE, EdnError
-from .media import IMAGE_SUFFIXES
+from ..errors import BAD_PARAMS, MEDIA_UNREADABLE, NO_FRAMES, TOO_LARGE, EdnError
+from ..media import IMAGE_SUFFIXES
 
 FRAMES_FOLDER = "frames"
 

@@ -8,7 +8,7 @@ import json
 
 from starlette.exceptions import HTTPException
 
-from .errors import HOST_NOT_ALLOWED, TOO_LARGE, UNAUTHORIZED
+from ..errors import HOST_NOT_ALLOWED, TOO_LARGE, UNAUTHORIZED
 
 PUBLIC_PATHS = frozenset({"/v1/health"})  # answers minimally without a token
 UPLOAD_PATH = "/v1/uploads"

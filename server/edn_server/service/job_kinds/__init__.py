@@ -1,7 +1,7 @@
 """The job kinds this server runs. A new kind is one module with a JobKind, added to builtin_kinds()."""
 from __future__ import annotations
 
-from ..jobs import JobKinds
+from ..job_contract import JobKinds
 from .pose import EXTRACT_POSES, PREVIEW_POSES
 from .train import TRAIN
 from .transfer import EVAL, TRANSFER

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import CANCELLED, RENDER_FAILED, RENDERER_MISSING, EdnError
-from ..progress import Progress, no_progress
+from ...errors import CANCELLED, RENDER_FAILED, RENDERER_MISSING, EdnError
+from ...progress import Progress, no_progress
 from .blender_scene import ERROR_PREFIX, EXIT_NO_BPY, PROGRESS_PREFIX
 from .spec import ClipSpec
 
@@ -62,7 +62,7 @@ def run_blender(spec: ClipSpec, out_dir: Path, frames: list[int] | None = None, 
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_file = out_dir / "spec.json"
     spec_file.write_text(spec.to_json())
-    command = [*bpy_python(), "-m", "edn_server.samples.blender_scene", "--spec", str(spec_file), "--out", str(out_dir)]
+    command = [*bpy_python(), "-m", "edn_server.demo.samples.blender_scene", "--spec", str(spec_file), "--out", str(out_dir)]
     if frames is not None:
         command += ["--frames", ",".join(str(f) for f in frames)]
     total = len(frames) if frames is not None else spec.frame_count
@@ -123,8 +123,8 @@ def encode_frames(frames_dir: Path, path: Path, spec: ClipSpec, progress: Progre
     """Write the PNG frames as an mp4 (atomically: an interrupted encode leaves no clip)."""
     import cv2
 
-    from ..media import VideoWriter
-    from ..progress import check_cancelled
+    from ...media import VideoWriter
+    from ...progress import check_cancelled
 
     files = sorted(frames_dir.glob("*.png"))
     if len(files) != spec.frame_count:

@@ -1,6 +1,6 @@
 """Blender child process: build the sample scene from a spec and render its frames to PNG.
 
-    python -m edn_server.samples.blender_scene --spec SPEC.json --out DIR [--frames 1,45]
+    python -m edn_server.demo.samples.blender_scene --spec SPEC.json --out DIR [--frames 1,45]
 
 Run by `render.py` in a subprocess so the edn process never imports bpy. Prints one line
 `EDN-PROGRESS <done> <total>` per frame written; exits 3 with `EDN-ERROR RENDERER_MISSING ...`

@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-from . import jobstore as js
-from .errors import CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
-from .health import loaded_torch
-from .jobs import JobContext, JobKind, JobKinds, media_from_stored
-from .jobstore import JobStore
+from ..errors import CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
+from ..gan.device import is_out_of_memory, release_cached_memory
+from . import job_table as js
+from .job_contract import JobContext, JobKind, JobKinds, media_from_stored
+from .job_table import JobStore
 
 log = logging.getLogger("edn.scheduler")
 
@@ -28,19 +28,10 @@ INTERRUPTED_ERROR = EdnError(
                  "nothing half-written was kept. Submit the job again.").to_dict()
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    torch = loaded_torch()
-    return torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ()))
-
-
 def free_model_memory() -> None:
     """Give memory back between heavy jobs, so one job's tensors never crowd out the next."""
     gc.collect()
-    torch = loaded_torch()  # never import torch just for this
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
+    release_cached_memory()
 
 
 class _ProgressReporter:
@@ -185,7 +176,7 @@ class Scheduler:
                 return js.CANCELLED, None, CANCELLED_ERROR
             return js.FAILED, None, exc.to_dict()
         except BaseException as exc:
-            if _is_out_of_memory(exc):
+            if is_out_of_memory(exc):
                 return js.FAILED, None, EdnError(
                     OUT_OF_MEMORY, f"The job ran out of memory ({type(exc).__name__}). Use a smaller resolution or "
                                    "quality preset, or close other programs using the GPU, and submit it again.").to_dict()

@@ -1,6 +1,6 @@
 """The demo's Blender walkthrough: the real extension in headless Blender, used as a user would.
 
-    <python with bpy> -m edn_server.demo_blender --source CLIP --model NAME --out OUT --data-dir DIR [--frames N]
+    <python with bpy> -m edn_server.demo.blender_walkthrough --source CLIP --model NAME --out OUT --data-dir DIR [--frames N]
 
 Builds the extension zip from edn_blender_addon/ with Blender's own tool and installs it into a
 throw-away user folder, points its preferences (Local mode) at the edn server already running on
@@ -273,7 +273,7 @@ def run(options: DemoOptions) -> int:
 
 
 def parse_args(argv: list[str] | None) -> DemoOptions:
-    parser = argparse.ArgumentParser(prog="python -m edn_server.demo_blender", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m edn_server.demo.blender_walkthrough", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, required=True, help="the source dancer's movie file")
     parser.add_argument("--model", required=True, help="the trained target's name on the server")
     parser.add_argument("--out", type=Path, required=True, help="folder for demo.mp4, demo.blend and the frames")

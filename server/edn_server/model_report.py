@@ -128,7 +128,7 @@ def _overview(src: ReportSources) -> str:
 
 
 def _curves(src: ReportSources) -> str:
-    from .report_plots import loss_curves_png
+    from .model_report_plots import loss_curves_png
 
     if (src.folder / LOSSES_PNG).is_file():
         return _img((src.folder / LOSSES_PNG).read_bytes(), "training loss curves")
@@ -170,7 +170,7 @@ def _metrics(src: ReportSources) -> str:
 
 
 def _stats(src: ReportSources) -> str:
-    from .report_plots import stats_png
+    from .model_report_plots import stats_png
 
     stats = src.meta.get("stats")
     if not isinstance(stats, dict) or "frame_size" not in stats:

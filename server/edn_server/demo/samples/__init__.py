@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..atomic import atomic_file
-from ..config import user_cache_dir
-from ..errors import BAD_PARAMS, EdnError
-from ..progress import Progress, no_progress
+from ...atomic import atomic_file
+from ...config import user_cache_dir
+from ...errors import BAD_PARAMS, EdnError
+from ...progress import Progress, no_progress
 from .spec import RENDER_VERSION, ClipSpec, source_spec, target_spec
 
 __all__ = ["SamplePaths", "render_samples", "sample_clip", "samples_cache_dir", "target_spec", "source_spec", "RENDER_VERSION"]

@@ -7,10 +7,10 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .atomic import atomic_dir
-from .errors import BAD_PARAMS, MEDIA_NOT_FOUND, TOO_LARGE, EdnError
+from ..atomic import atomic_dir
+from ..errors import BAD_PARAMS, MEDIA_NOT_FOUND, TOO_LARGE, EdnError
 from .frame_archive import FRAMES_FOLDER, is_frame_archive, unpack_frames
-from .jobs import FieldError
+from .job_contract import FieldError
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

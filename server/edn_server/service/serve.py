@@ -16,14 +16,14 @@ import socket
 import stat
 from pathlib import Path
 
-from . import config
+from .. import config
+from ..atomic import atomic_file
+from ..errors import BAD_PARAMS, SERVER_RUNNING, EdnError
 from .api import API_VERSION, ServerState, create_app
-from .api_guard import GuardConfig, allowed_hosts
-from .atomic import atomic_file
-from .errors import BAD_PARAMS, SERVER_RUNNING, EdnError
-from .jobstore import JobStore
-from .scheduler import Scheduler
+from .guard import GuardConfig, allowed_hosts
+from .job_table import JobStore
 from .uploads import Uploads
+from .workers import Scheduler
 
 log = logging.getLogger("edn.serve")
 

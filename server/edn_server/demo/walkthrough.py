@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdnError
-from .progress import TqdmProgress
+from ..errors import EdnError
+from ..progress import TqdmProgress
 
 PANEL_HEIGHT = 256
 
@@ -39,9 +39,9 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 def side_by_side_rows(source_path: Path, normalized, frames_dir: Path, start: int = 0):
     """Yield (source frame | normalized label | generated frame) images, one per source frame."""
-    from .gan.infer import frame_name
-    from .media import iter_frames, probe
-    from .pose.render import render_label
+    from ..gan.infer import frame_name
+    from ..media import iter_frames, probe
+    from ..pose.render import render_label
 
     info = probe(source_path)
     for offset, frame in enumerate(iter_frames(info, start, start + len(normalized))):
@@ -55,8 +55,8 @@ def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path:
     """Stream the rows into an mp4 and keep a few evenly spaced ones for the contact sheet."""
     import cv2
 
-    from .atomic import atomic_file
-    from .media import VideoWriter
+    from ..atomic import atomic_file
+    from ..media import VideoWriter
 
     picks = set(np.linspace(0, total - 1, min(sheet_rows, total)).round().astype(int).tolist())
     kept = []
@@ -82,16 +82,16 @@ def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path:
 
 def model_name_for(target: Path, preset: str) -> str:
     """One demo model per target clip content and preset, so a later run reuses it."""
-    from .media import content_hash
+    from ..media import content_hash
 
     return f"demo-{target.stem[:40]}-{preset}-{content_hash(target)[:8]}"
 
 
 def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
     """Train the target (or reuse the finished model of an earlier demo run; resume an interrupted one)."""
-    from . import config, registry
-    from .gan.model_io import load_trained_model
-    from .gan.train import train
+    from .. import config, registry
+    from ..gan.model_io import load_trained_model
+    from ..gan.train import train
 
     name = model_name_for(target, preset)
     folder = registry.models_dir(config.data_dir()) / name
@@ -112,7 +112,7 @@ def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
 def job_server(data_dir: Path, log_path: Path):
     """The job server for `data_dir`: a running one is reused, else one is started for the
     walkthrough and stopped after it (its log goes to `log_path`)."""
-    from .serve import read_discovery
+    from ..service.serve import read_discovery
 
     discovery = data_dir / "server.json"
     found = read_discovery(data_dir)
@@ -149,10 +149,10 @@ def _pid_alive(pid: int) -> bool:
 def run_blender_walkthrough(source: Path, model: str, out: Path, frames: int | None) -> bool:
     """The real extension in headless Blender: Transfer Motion through the job server, the result
     strip on the timeline, the Sequencer rendered to out/demo.mp4 and the scene saved to out/demo.blend."""
-    from . import config
+    from .. import config
 
     data_dir = config.data_dir()
-    command = [sys.executable, "-m", "edn_server.demo_blender", "--source", str(source), "--model", model,
+    command = [sys.executable, "-m", "edn_server.demo.blender_walkthrough", "--source", str(source), "--model", model,
                "--out", str(out), "--data-dir", str(data_dir)]
     if frames:
         command += ["--frames", str(frames)]
@@ -163,9 +163,9 @@ def run_blender_walkthrough(source: Path, model: str, out: Path, frames: int | N
 
 def run(out: Path, source: Path | None, target: Path | None, preset: str, minutes: float, retrain: bool,
         max_frames: int | None, quick: bool, blender: bool) -> None:
-    from .gan.infer import POSES, transfer
-    from .pose.models import ensure_pose_model
-    from .pose.sequence import PoseSequence
+    from ..gan.infer import POSES, transfer
+    from ..pose.models import ensure_pose_model
+    from ..pose.sequence import PoseSequence
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +210,7 @@ def run(out: Path, source: Path | None, target: Path | None, preset: str, minute
 def newest_result_dir(folder: Path) -> Path:
     """The folder of the latest finished transfer under `folder` (each job writes its own subfolder,
     and writes its manifest last)."""
-    from .gan.infer import MANIFEST
+    from ..gan.infer import MANIFEST
 
     manifests = sorted(folder.glob(f"*/{MANIFEST}"), key=lambda path: path.stat().st_mtime)
     if not manifests:

@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import BAD_PARAMS, BAD_RANGE, NOT_IMPLEMENTED, EdnError
-from .progress import Progress
+from ..errors import BAD_PARAMS, BAD_RANGE, NOT_IMPLEMENTED, EdnError
+from ..progress import Progress
 
 log = logging.getLogger("edn.jobs")
 
@@ -208,7 +208,7 @@ def parse_params(kind: JobKind, params: dict) -> BaseModel:
 
 def resolve_media(ref: MediaRef, upload_path: Callable[[str], Path]) -> ResolvedMedia:
     """Check a media reference now, so a missing or unreadable file is answered at submit time."""
-    from . import media
+    from .. import media
 
     path = upload_path(ref.upload_id) if ref.upload_id is not None else Path(ref.path)
     field = "input.media.upload_id" if ref.upload_id is not None else "input.media.path"
@@ -227,7 +227,7 @@ def media_from_stored(stored: dict | None) -> ResolvedMedia | None:
     """Re-check a stored media reference when the job starts (the file may have changed meanwhile)."""
     if not stored:
         return None
-    from . import media
+    from .. import media
 
     info = media.probe(stored["path"], fps=stored.get("fps"))
     start, end = media.check_range(info, stored["frame_start"], stored["frame_end"])

@@ -6,10 +6,10 @@ import threading
 import zipfile
 from pathlib import Path
 
-from .atomic import atomic_file
-from .errors import NOT_FOUND, NOT_READY, EdnError
-from .jobstore import DONE
-from .media import IMAGE_SUFFIXES, list_images
+from ..atomic import atomic_file
+from ..errors import NOT_FOUND, NOT_READY, EdnError
+from ..media import IMAGE_SUFFIXES, list_images
+from .job_table import DONE
 
 _build_locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()

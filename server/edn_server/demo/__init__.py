@@ -1,0 +1,1 @@
+"""`make demo`: the sample dancers (rendered with Blender), the model they train and the walkthrough."""

@@ -1,0 +1,1 @@
+"""The HTTP job service: routes, guard, uploads, the job table, workers and the job kinds they run."""
