@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_file
+from .config import data_dir
 from .errors import BAD_MODEL, BAD_PARAMS, OUTPUT_UNWRITABLE, EdnError
-from .registry import MODEL_FILE
+from .registry import find_model, read_model_info
 
 LOSSES_PNG = "losses.png"  # gan.reports.LOSSES_FILE
 LOSSES_JSON = "losses.json"  # gan.reports.LOSSES_JSON
@@ -58,12 +59,8 @@ def _read_json(path: Path, what: str, fix: str, code: str = BAD_PARAMS) -> Any:
 
 
 def gather(model: str | os.PathLike, metrics: str | os.PathLike | None = None) -> ReportSources:
-    from .gan.model_io import model_folder
-
-    folder = model_folder(model)
-    meta = _read_json(folder / MODEL_FILE, "model description", "train the model again.", BAD_MODEL)
-    if not isinstance(meta, dict):
-        raise EdnError(BAD_MODEL, f"{folder / MODEL_FILE} does not describe a model; train the model again.")
+    folder = find_model(data_dir(), model)
+    meta = read_model_info(folder, complete=False)
     losses = None
     if (folder / LOSSES_JSON).is_file():
         losses = _read_json(folder / LOSSES_JSON, "loss history", "delete it to report without curves.", BAD_MODEL)

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .errors import BAD_PARAMS, MODEL_NOT_FOUND, EdnError
+from .errors import BAD_MODEL, BAD_PARAMS, MODEL_NOT_FOUND, EdnError
 
 MODEL_FILE = "model.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
@@ -34,12 +34,31 @@ def list_models(data_dir: Path) -> list[dict]:
             continue  # half-written (atomic_dir temp) or not a model
         entry: dict = {"name": folder.name, "path": str(folder), "modified": meta_file.stat().st_mtime}
         try:
-            meta = json.loads(meta_file.read_text())
-            entry["info"] = meta if isinstance(meta, dict) else {"value": meta}
-        except (OSError, ValueError) as exc:
-            entry["error"] = f"{meta_file} could not be read ({exc}); train the model again or delete it."
+            entry["info"] = read_model_info(folder, complete=False)
+        except EdnError as exc:
+            entry["error"] = exc.message
         found.append(entry)
     return sorted(found, key=lambda m: m["modified"], reverse=True)
+
+
+def read_model_info(folder: Path, complete: bool = True) -> dict:
+    """The parsed model.json of a model folder: the one place that reads it. BAD_MODEL when it cannot be
+    read, is not an object or (`complete`) lacks the config or the target statistics."""
+    meta_file = Path(folder) / MODEL_FILE
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise EdnError(BAD_MODEL, f"{meta_file} could not be read ({exc}); train the model again or delete it.") from exc
+    if not isinstance(meta, dict):
+        raise EdnError(BAD_MODEL, f"{meta_file} does not describe a model; train the model again or delete it.")
+    if complete and not (isinstance(meta.get("config"), dict) and isinstance(meta.get("stats"), dict)):
+        raise EdnError(BAD_MODEL, f"{meta_file} lacks the config or the target statistics; train the model again.")
+    return meta
+
+
+def model_stats(data_dir: Path, name: str) -> dict:
+    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL)."""
+    return read_model_info(model_path(data_dir, name))["stats"]
 
 
 def model_path(data_dir: Path, name: str) -> Path:
@@ -48,6 +67,28 @@ def model_path(data_dir: Path, name: str) -> Path:
         raise EdnError(MODEL_NOT_FOUND, f"No trained model named {name!r} on this server. List them with GET /v1/models, "
                                         "or train one first.")
     return folder
+
+
+def find_model(data_dir: Path, name_or_folder: str | os.PathLike) -> Path:
+    """A model's folder from its registry name, or from a folder path (anything with a path separator,
+    or a plain name that is not registered but is a model folder here)."""
+    text = os.fspath(name_or_folder)
+    candidate = Path(text).expanduser()
+    is_path = os.sep in text or bool(os.altsep and os.altsep in text)
+    if not is_path:
+        try:
+            return model_path(data_dir, text)
+        except EdnError as error:
+            if error.code not in (MODEL_NOT_FOUND, BAD_PARAMS):
+                raise
+    if (candidate / MODEL_FILE).is_file():
+        return candidate
+    if is_path:
+        raise EdnError(MODEL_NOT_FOUND, f"{candidate} holds no trained model ({MODEL_FILE} is missing); "
+                                        "pass a model's folder or its name, or train one with `edn train`.")
+    raise EdnError(MODEL_NOT_FOUND, f"No trained model named {text!r} in {models_dir(data_dir)}. "
+                                    "Train one with `edn train VIDEO --name NAME`, or check the name "
+                                    "(GET /v1/models lists them; EDN_HOME picks the data folder).")
 
 
 def delete_model(data_dir: Path, name: str) -> None:

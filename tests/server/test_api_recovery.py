@@ -55,7 +55,10 @@ def test_clean_shutdown_interrupts_plain_jobs_and_requeues_resumable_ones(tmp_pa
         resumable = c.submit("test_resumable", {"steps": 40, "step_s": 0.1})
         c.wait(plain, states=("running",), timeout=30)
         c.wait(resumable, states=("running",), timeout=30)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while c.job(resumable)["progress"] < 0.1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # a few steps checkpointed, so the second run has something to resume from
+        assert c.job(resumable)["progress"] >= 0.1
     finally:
         first.stop()  # SIGTERM: jobs are asked to stop, then recorded
     second = ServerProcess(data)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -227,12 +228,18 @@ def test_progress_every_frame_and_cancel_writes_no_cache(lite):
 def test_stopping_near_the_end_of_a_range_does_not_wait_on_the_decode_thread():
     """Regression: the decode thread used to block on a full queue when the reader stopped within the
     last `prefetch` frames (a cancel near the end), holding the caller for its 5 s join timeout."""
-    frames = media.iter_frames(media.probe(shared_clip(DANCER)), 0, 5, prefetch=4)
+    decoded = []
+    frames = media.iter_frames(media.probe(shared_clip(DANCER)), 0, 5, prefetch=4,
+                               transform=lambda frame: decoded.append(1) or frame)
     next(frames)
-    time.sleep(0.5)  # the thread decodes the other four frames, fills the queue and tries to say "done"
-    started = time.perf_counter()
-    frames.close()
-    assert time.perf_counter() - started < 1.0
+    deadline = time.monotonic() + 30
+    while len(decoded) < 5 and time.monotonic() < deadline:  # the thread has decoded every frame and
+        time.sleep(0.01)                                     # is now offering to a full queue
+    assert len(decoded) == 5
+    closer = threading.Thread(target=frames.close)
+    closer.start()
+    closer.join(2.5)  # well under the 5 s join a regression would wait for
+    assert not closer.is_alive(), "closing the reader waited on the decode thread"
 
 
 def test_second_call_reads_the_cache_instead_of_detecting(lite):

@@ -20,7 +20,7 @@ from torch import nn
 from .. import registry
 from ..atomic import atomic_file
 from ..config import data_dir
-from ..errors import BAD_MODEL, BAD_PARAMS, MODEL_NOT_FOUND, EdnError
+from ..errors import BAD_MODEL, EdnError
 from ..pose.normalize import PoseStats
 from .configs import GeneratorConfig, load_network_state
 from .face import FaceBox, face_box
@@ -135,38 +135,6 @@ def save_trained_model(folder: str | os.PathLike, config: TrainConfig, stats: Po
     return folder
 
 
-def model_folder(name_or_folder: str | os.PathLike) -> Path:
-    """A model's folder from its registry name, or from a folder path (anything with a path separator,
-    or a plain name that is not registered but is a model folder here)."""
-    text = os.fspath(name_or_folder)
-    candidate = Path(text).expanduser()
-    is_path = os.sep in text or bool(os.altsep and os.altsep in text)
-    if not is_path:
-        try:
-            return registry.model_path(data_dir(), text)
-        except EdnError as error:
-            if error.code not in (MODEL_NOT_FOUND, BAD_PARAMS):
-                raise
-    if (candidate / MODEL_FILE).is_file():
-        return candidate
-    if is_path:
-        raise EdnError(MODEL_NOT_FOUND, f"{candidate} holds no trained model ({MODEL_FILE} is missing); "
-                                        "pass a model's folder or its name, or train one with `edn train`.")
-    raise EdnError(MODEL_NOT_FOUND, f"No trained model named {text!r} in {registry.models_dir(data_dir())}. "
-                                    "Train one with `edn train VIDEO --name NAME`, or check the name "
-                                    "(GET /v1/models lists them; EDN_HOME picks the data folder).")
-
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads((folder / MODEL_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise EdnError(BAD_MODEL, f"{folder / MODEL_FILE} cannot be read ({error}); train the model again or delete it.") from error
-    if not isinstance(meta, dict) or "config" not in meta or "stats" not in meta:
-        raise EdnError(BAD_MODEL, f"{folder / MODEL_FILE} lacks the config or the pose statistics; train the model again.")
-    return meta
-
-
 def _load_network(kind: str, network: nn.Module, entry: Any, weights_file: Path) -> None:
     if not isinstance(entry, dict) or "state" not in entry or "config" not in entry:
         raise EdnError(BAD_MODEL, f"{weights_file} has no {kind} weights; train the model again.")
@@ -181,8 +149,8 @@ def load_trained_model(name_or_folder: str | os.PathLike, device: str | torch.de
     """Load a trained target by registry name or folder. Raises EdnError MODEL_NOT_FOUND, or
     BAD_MODEL (unreadable files, weights from a config other than model.json's, naming the
     differing fields)."""
-    folder = model_folder(name_or_folder)
-    meta = _read_meta(folder)
+    folder = registry.find_model(data_dir(), name_or_folder)
+    meta = registry.read_model_info(folder)
     try:
         config = TrainConfig.from_dict(meta["config"])
         stats = PoseStats.from_dict(meta["stats"])

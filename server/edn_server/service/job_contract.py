@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import BAD_PARAMS, BAD_RANGE, NOT_IMPLEMENTED, EdnError
+from ..errors import BAD_PARAMS, BAD_RANGE, EdnError
 from ..progress import Progress
 
 log = logging.getLogger("edn.jobs")
@@ -170,23 +170,6 @@ class JobKinds:
                 raise EdnError(BAD_PARAMS, f"Job kind plug-in {name!r} (from {PLUGINS_ENV}) could not be loaded: {exc}. "
                                            f"Put it on PYTHONPATH with a register_job_kinds(kinds) function, or unset {PLUGINS_ENV}.") from exc
             log.warning("loaded job kinds from plug-in module %s", name)
-
-
-def not_implemented_kind(name: str, summary: str, issue: str) -> JobKind:
-    """A kind whose API shape exists but whose work lands later: submitting it answers 501."""
-
-    def refuse(media: ResolvedMedia | None, params: BaseModel) -> None:
-        raise EdnError(NOT_IMPLEMENTED, f"Job kind '{name}' is not available in this server version yet ({issue}). "
-                                        "Update edn, or use extract_poses / preview_poses for now.")
-
-    def never(ctx: JobContext) -> dict:
-        refuse(None, ctx.params)
-        return {}
-
-    class AnyParams(BaseModel):
-        model_config = ConfigDict(extra="allow")
-
-    return JobKind(name=name, params=AnyParams, run=never, validate=refuse, heavy=True, needs_media=False, summary=summary)
 
 
 # -- submit-time checks --------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 normalization sliders before a long transfer)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ... import registry
 from ...atomic import atomic_dir
 from ...config import data_dir
-from ...errors import BAD_MODEL, BAD_PARAMS, MEDIA_UNREADABLE, EdnError
+from ...errors import BAD_PARAMS, MEDIA_UNREADABLE, EdnError
 from ...pose.detect import STAGE as DETECT_STAGE
 from ...progress import check_cancelled
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
@@ -100,16 +99,8 @@ def target_stats(params: PreviewParams):
 
 
 def _model_stats(name: str) -> dict:
-    """The statistics saved in a trained model's model.json (MODEL_NOT_FOUND if there is no such model)."""
-    meta_file = registry.model_path(data_dir(), name) / registry.MODEL_FILE
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise EdnError(BAD_MODEL, f"{meta_file} could not be read ({exc}); train the model again.") from exc
-    stats = meta.get("stats") if isinstance(meta, dict) else None
-    if not isinstance(stats, dict):
-        raise EdnError(BAD_MODEL, f"{meta_file} carries no target statistics ('stats'); train the model again.")
-    return stats
+    """The statistics saved with a trained model (MODEL_NOT_FOUND if there is no such model)."""
+    return registry.model_stats(data_dir(), name)
 
 
 def validate_preview(media: ResolvedMedia | None, params: PreviewParams) -> None:

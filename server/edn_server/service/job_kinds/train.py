@@ -127,7 +127,7 @@ def run_train(ctx: JobContext) -> dict:
     ours = owner.is_file()
     if ours and (folder / registry.MODEL_FILE).is_file():
         # An earlier attempt finished (model.json is written last) but the server died before recording it.
-        return _result(folder, json.loads((folder / registry.MODEL_FILE).read_text()), 0, ctx.attempt)
+        return _result(folder, registry.read_model_info(folder, complete=False), 0, ctx.attempt)
     checkpoint = checkpoint_path(folder)
     resumed_from = _checkpoint_step(checkpoint)
     if resumed_from is None and ours and folder.is_dir():
