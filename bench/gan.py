@@ -192,7 +192,8 @@ def training(preset: str, device, steps: int) -> dict:
     out: dict = {"steps_timed": steps - 1, "batch_size": n, "vgg_loss": vgg is not None, "amp": amp}
     for name, (gen_config, (width, height)) in stages.items():
         generator = placed(define_generator(gen_config))
-        discriminator, temporal = placed(discriminator_from_config(config.discriminator)), placed(discriminator_from_config(config.temporal_discriminator))
+        discriminator = placed(discriminator_from_config(config.discriminator))
+        temporal = placed(discriminator_from_config(config.temporal_discriminator))
         step = BodyStep(PairGenerator(generator), discriminator, temporal, adam(generator.parameters()),
                         adam([*discriminator.parameters(), *temporal.parameters()]), config.loss_weights, vgg, amp)
         out[f"{name}_s_per_step"] = time_steps(step, batch(width, height))

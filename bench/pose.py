@@ -122,7 +122,8 @@ def measure(clip: Path, variant: str, frames: int, repeats: int, with_no_prefetc
         return max(r[key] for r in runs[name]) if key.startswith("fps") else min(r[key] for r in runs[name])
 
     row = {
-        "clip": clip.name if clip.parent == SHARED_DATA else f"sample {clip.name}", "path": str(clip), "variant": variant, "frames": frames, "size": list(info.size),
+        "clip": clip.name if clip.parent == SHARED_DATA else f"sample {clip.name}", "path": str(clip), "variant": variant,
+        "frames": frames, "size": list(info.size),
         "bare_fps": round(best("bare", "fps"), 2), "ours_fps": round(best("ours", "fps"), 2),
         "ratio_ours_over_bare": round(best("ours", "fps") / best("bare", "fps"), 3),
         "bare_fps_median_frame": round(best("bare", "fps_median"), 2), "ours_fps_median_frame": round(best("ours", "fps_median"), 2),
@@ -145,7 +146,8 @@ def measure(clip: Path, variant: str, frames: int, repeats: int, with_no_prefetc
           f" ({row['ratio_ours_over_bare']:.3f})  median-frame fps {row['bare_fps_median_frame']:5.1f} {row['ours_fps_median_frame']:5.1f}"
           f" ({row['ratio_median_frame']:.3f})  cpu ms {row['bare_cpu_ms_per_frame']:.1f} {row['ours_cpu_ms_per_frame']:.1f}"
           f" decode {row['decode_cpu_ms_per_frame']:.1f} -> projected {row['projected_ratio_idle_cores']:.3f}"
-          + (f"  no-prefetch {row['ours_no_prefetch_fps']:.1f}/{row['ours_no_prefetch_fps_median_frame']:.1f}" if runs["ours_no_prefetch"] else ""),
+          + (f"  no-prefetch {row['ours_no_prefetch_fps']:.1f}/{row['ours_no_prefetch_fps_median_frame']:.1f}"
+             if runs["ours_no_prefetch"] else ""),
           flush=True)
     return row, seq
 

@@ -93,7 +93,8 @@ def empty_job_overhead(client: Client, runs: int) -> dict:
             time.sleep(0.002)
         wall.append(time.perf_counter() - t0)
         server_side.append(stamp(job["finished"]) - stamp(job["created"]))
-    return {"runs": runs, "submit_to_done_ms": {"median": round(statistics.median(wall) * 1e3, 1), "p90": round(percentile(wall, 90) * 1e3, 1)},
+    return {"runs": runs,
+            "submit_to_done_ms": {"median": round(statistics.median(wall) * 1e3, 1), "p90": round(percentile(wall, 90) * 1e3, 1)},
             "created_to_finished_ms": {"median": round(statistics.median(server_side) * 1e3, 1),
                                        "p90": round(percentile(server_side, 90) * 1e3, 1)}}
 
@@ -123,7 +124,8 @@ def upload_speed(server: ServerProcess, size_mib: int, repeats: int, scratch: Pa
             Client(server.url, server.token).request("DELETE", f"/v1/uploads/{reply['upload_id']}")
     finally:
         data_file.unlink()
-    return {"size_mib": size_mib, "repeats": repeats, "mib_per_s": {"best": round(max(rates), 1), "median": round(statistics.median(rates), 1)}}
+    return {"size_mib": size_mib, "repeats": repeats,
+            "mib_per_s": {"best": round(max(rates), 1), "median": round(statistics.median(rates), 1)}}
 
 
 def _download(server: ServerProcess, path: str, byte_range: str | None = None) -> tuple[int, float]:

@@ -378,7 +378,8 @@ class TrainingRun:
                 "dataset": {"folder": str(out.folder), "train_frames": out.training_frames(self.config.holdout_fraction),
                             "frames": len(out)},
             }
-            save_trained_model(self.folder, self.config, self.stats, plain(generator), plain(face_generator) if face_generator else None, info)
+            save_trained_model(self.folder, self.config, self.stats, plain(generator), plain(face_generator) if face_generator else None,
+                               info)
             shutil.rmtree(self.checkpoint.parent, ignore_errors=True)
             return load_trained_model(self.folder, self.device)
         generator = plain(generator).eval()

@@ -138,7 +138,8 @@ def vgg19_weights_path(weights: str | os.PathLike | None = None, *, base_url: st
         path = Path(chosen).expanduser()
         if not path.is_file():
             source = "weights" if weights is not None else WEIGHTS_ENV
-            raise EdnError(WEIGHTS_MISSING, f"VGG19 weights file {path} (from {source}) does not exist; fix the path or unset {WEIGHTS_ENV}")
+            raise EdnError(WEIGHTS_MISSING,
+                           f"VGG19 weights file {path} (from {source}) does not exist; fix the path or unset {WEIGHTS_ENV}")
         return path
     cached = (cache_dir or user_cache_dir() / "models") / file_name
     if cached.is_file():
@@ -154,7 +155,8 @@ def read_vgg19(path: Path) -> VGG19Features:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for damaged or foreign files
-        raise EdnError(WEIGHTS_INVALID, f"cannot read VGG19 weights {path} ({error}); delete the file or point {WEIGHTS_ENV} at a good copy") from error
+        raise EdnError(WEIGHTS_INVALID,
+                       f"cannot read VGG19 weights {path} ({error}); delete the file or point {WEIGHTS_ENV} at a good copy") from error
     if not isinstance(state, dict):
         raise EdnError(WEIGHTS_INVALID, f"{path} holds a {type(state).__name__}, not a state dict; point {WEIGHTS_ENV} at {VGG19_FILE}")
     model = VGG19Features()

@@ -93,7 +93,8 @@ def _zip_member(archive: Path, member: str) -> bytes | None:
         with zipfile.ZipFile(archive) as zf:
             return zf.read(member) if member in zf.namelist() else None
     except (OSError, zipfile.BadZipFile) as exc:
-        raise _unavailable(f"{archive} is not a readable mediapipe wheel ({exc}); delete it or point EDN_MEDIAPIPE_WHEEL elsewhere") from exc
+        raise _unavailable(f"{archive} is not a readable mediapipe wheel ({exc}); "
+                           "delete it or point EDN_MEDIAPIPE_WHEEL elsewhere") from exc
 
 
 def _tar_member(archive: Path, member: str) -> bytes | None:
@@ -105,7 +106,8 @@ def _tar_member(archive: Path, member: str) -> bytes | None:
                 return None
             return handle.read() if handle is not None else None
     except (OSError, tarfile.TarError) as exc:
-        raise _unavailable(f"{archive} is not a readable npm tarball ({exc}); delete it or point EDN_MEDIAPIPE_POSE_NPM_TGZ elsewhere") from exc
+        raise _unavailable(f"{archive} is not a readable npm tarball ({exc}); "
+                           "delete it or point EDN_MEDIAPIPE_POSE_NPM_TGZ elsewhere") from exc
 
 
 @contextlib.contextmanager

@@ -163,7 +163,8 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
 
     @app.post("/v1/uploads", status_code=201, tags=["uploads"], openapi_extra={
         "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-    async def upload(request: Request, filename: str | None = Query(None, description="original file name (keeps its extension; .zip = image sequence)")):
+    async def upload(request: Request,
+                     filename: str | None = Query(None, description="original file name (keeps its extension; .zip = image sequence)")):
         """Stream a movie file, or an image sequence as a zip of its frames (unpacked on arrival; the reply
         says how many), as the raw request body; use the returned upload_id as input.media.upload_id."""
         return await state.uploads.receive(uuid.uuid4().hex, filename, request.stream())

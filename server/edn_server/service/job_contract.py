@@ -168,7 +168,8 @@ class JobKinds:
                 importlib.import_module(name).register_job_kinds(self)
             except (ImportError, AttributeError) as exc:
                 raise EdnError(BAD_PARAMS, f"Job kind plug-in {name!r} (from {PLUGINS_ENV}) could not be loaded: {exc}. "
-                                           f"Put it on PYTHONPATH with a register_job_kinds(kinds) function, or unset {PLUGINS_ENV}.") from exc
+                                           "Put it on PYTHONPATH with a register_job_kinds(kinds) function, "
+                                           f"or unset {PLUGINS_ENV}.") from exc
             log.warning("loaded job kinds from plug-in module %s", name)
 
 

@@ -21,7 +21,8 @@ def step_touch(r: Routine) -> None:
         other = "R" if side == "L" else "L"
         sign = 1.0 if side == "L" else -1.0
         x, _ = r.clamp(r.stage.center_x + sign * width, r.y)
-        r.key(BEAT, combine(torso(lean=-6 * sign, tilt=4 * sign), arm(side, out=35, front=30, elbow=60), arm(other, out=20, front=-20, elbow=40),
+        r.key(BEAT, combine(torso(lean=-6 * sign, tilt=4 * sign),
+                            arm(side, out=35, front=30, elbow=60), arm(other, out=20, front=-20, elbow=40),
                             leg(side, out=14, knee=8), leg(other, out=4, knee=25, front=10)), x=x)
 
 
@@ -52,20 +53,23 @@ def jumping_jack(r: Routine) -> None:
     _facing(r)
     for i in range(4):
         wide = i % 2 == 0
-        r.key(BEAT * 0.8, combine(torso(nod=-5 if wide else 0), arm("L", out=160 if wide else 15, elbow=10), arm("R", out=155 if wide else 12, elbow=12),
+        r.key(BEAT * 0.8, combine(torso(nod=-5 if wide else 0),
+                                  arm("L", out=160 if wide else 15, elbow=10), arm("R", out=155 if wide else 12, elbow=12),
                                   leg("L", out=16 if wide else 3, knee=4), leg("R", out=15 if wide else 4, knee=2)))
 
 
 def spin(r: Routine) -> None:
     _facing(r)
-    r.turn_by(r.rng.choice((-360.0, 360.0)), seconds_per_90=BEAT * 0.6, arms=combine(arm("L", out=80, elbow=15), arm("R", out=75, elbow=20)))
+    r.turn_by(r.rng.choice((-360.0, 360.0)), seconds_per_90=BEAT * 0.6,
+              arms=combine(arm("L", out=80, elbow=15), arm("R", out=75, elbow=20)))
 
 
 def sway_arms_up(r: Routine) -> None:
     _facing(r)
     for i in range(4):
         sign = 1.0 if i % 2 == 0 else -1.0
-        r.key(BEAT, combine(torso(lean=12 * sign, tilt=8 * sign, nod=-10), arm("L", out=150 + 15 * sign, elbow=15), arm("R", out=150 - 15 * sign, elbow=15),
+        r.key(BEAT, combine(torso(lean=12 * sign, tilt=8 * sign, nod=-10),
+                            arm("L", out=150 + 15 * sign, elbow=15), arm("R", out=150 - 15 * sign, elbow=15),
                             leg("L", out=8, knee=12 if sign > 0 else 2), leg("R", out=9, knee=2 if sign > 0 else 12)))
 
 
@@ -74,8 +78,10 @@ def kick(r: Routine) -> None:
     for i in range(4):
         side = "L" if i % 2 == 0 else "R"
         other = "R" if side == "L" else "L"
-        r.key(BEAT * 0.5, combine(torso(bend=-5), arm("L", out=70, elbow=20), arm("R", out=70, elbow=20), leg(side, front=50, knee=15, toe=10), leg(other, knee=6)))
-        r.key(BEAT * 0.5, combine(torso(), arm("L", out=35, elbow=50), arm("R", out=35, elbow=50), leg(side, out=4, knee=10), leg(other, out=4, knee=6)))
+        r.key(BEAT * 0.5, combine(torso(bend=-5), arm("L", out=70, elbow=20), arm("R", out=70, elbow=20),
+                                  leg(side, front=50, knee=15, toe=10), leg(other, knee=6)))
+        r.key(BEAT * 0.5, combine(torso(), arm("L", out=35, elbow=50), arm("R", out=35, elbow=50),
+                                  leg(side, out=4, knee=10), leg(other, out=4, knee=6)))
 
 
 def squat_groove(r: Routine) -> None:
@@ -84,7 +90,8 @@ def squat_groove(r: Routine) -> None:
         low = i % 2 == 0
         thigh, knee = crouch_legs(r.sk, (0.22 if low else 0.05) * (r.sk.thigh + r.sk.shin))
         r.key(BEAT, combine(torso(bend=20 if low else 0, twist=15 if i % 4 == 0 else -15),
-                            arm("L", front=60 if low else 10, out=20, elbow=60 if low else 30), arm("R", front=55 if low else -10, out=25, elbow=70 if low else 20),
+                            arm("L", front=60 if low else 10, out=20, elbow=60 if low else 30),
+                            arm("R", front=55 if low else -10, out=25, elbow=70 if low else 20),
                             leg("L", front=thigh, out=12, knee=knee), leg("R", front=thigh, out=12, knee=knee)))
 
 
