@@ -58,14 +58,16 @@ bench: setup
 # __init__.py, so the package is staged with it in build/extension/ and built from there.
 EXT_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 EXT_ZIP = dist/edn_motion_transfer-$(EXT_VERSION).zip
-BLENDER_EXT = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py))
+# Built with the tool of the oldest supported Blender (the bpy 4.2 venv): no torch, no mediapipe, and
+# the project's own .venv (and its editable install) is left alone. Evaluated when the recipe runs.
+BLENDER_EXT = $(firstword $(wildcard $(BPY42)/lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py))
 
-extension: $(STAMP)
+extension: $(BPY42_STAMP)
 	rm -rf build/extension && mkdir -p build/extension dist
 	cp blender_manifest.toml build/extension/
 	cp edn_blender_addon/*.py build/extension/
-	$(PY) $(BLENDER_EXT) build --source-dir build/extension --output-filepath $(EXT_ZIP)
-	$(PY) $(BLENDER_EXT) validate $(EXT_ZIP)
+	$(BPY42)/bin/python $(BLENDER_EXT) build --source-dir build/extension --output-filepath $(EXT_ZIP)
+	$(BPY42)/bin/python $(BLENDER_EXT) validate $(EXT_ZIP)
 
 clean:
 	rm -rf out build dist .pytest_cache
