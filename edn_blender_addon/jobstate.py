@@ -3,13 +3,16 @@ strip shows, where a result strip goes, and the request bodies for each job kind
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 
-# Server states, plus two the add-on uses before a job has a server id or after it could not get one.
-SUBMITTING, QUEUED, RUNNING, DONE = "submitting", "queued", "running", "done"
+# The server's states (copies of edn_server.service.job_table's, pinned by tests/addon/test_server_facts.py),
+# plus two of the add-on's own: before a job has a server id, and after it could not get one.
+QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
-NOT_SENT = "not_sent"
+SERVER_STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
+SUBMITTING, NOT_SENT = "submitting", "not_sent"
 FINAL = (DONE, FAILED, CANCELLED, INTERRUPTED, NOT_SENT)
 ACTIVE = (SUBMITTING, QUEUED, RUNNING)
 
@@ -17,7 +20,7 @@ KIND_LABELS = {"transfer": "Transfer", "train": "Train", "preview_poses": "Previ
 _STATE_LABELS = {SUBMITTING: "Submitting", QUEUED: "Queued", RUNNING: "Running", DONE: "Done", FAILED: "Failed",
                  CANCELLED: "Cancelled", INTERRUPTED: "Interrupted (server stopped)", NOT_SENT: "Not sent"}
 MAX_CHANNEL = 128
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp")  # edn_server.media's
 
 
 def is_final(state: str) -> bool:
@@ -95,11 +98,16 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def server_image_order(names: list[str]) -> list[str]:
+    """The images of a folder as the server reads them (edn_server.media.list_images): by suffix, in natural order."""
+    return sorted((n for n in names if os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES), key=natural_key)
+
+
 def image_folder_range(folder_files: list[str], strip_files: list[str], shown: MediaRange) -> MediaRange:
     """Translate an image strip's visible range (indices into its own element list) into indices of
     the folder's images as the server orders them. The strip's visible images must be a contiguous
     run of the folder, else ValueError naming the problem."""
-    ordered = sorted((f for f in folder_files if f.lower().endswith(IMAGE_SUFFIXES)), key=natural_key)
+    ordered = server_image_order(folder_files)
     visible = strip_files[shown.first:shown.end]
     if not visible:
         raise ValueError("the strip shows no images")
@@ -159,7 +167,6 @@ class MotionSettings:
     mirror: bool = False
     smoothing: float = 1.0
     face_refinement: bool = True
-    preset: str = "preview"
 
     def normalization(self) -> dict:
         return {"auto": self.auto_normalize, "scale": self.scale, "offset_x": self.offset_x,
@@ -180,8 +187,9 @@ def _with_output(params: dict, output_dir: str | None) -> dict:
     return params
 
 
-def preview_params(settings: MotionSettings, target_stats: dict, output_dir: str | None) -> dict:
-    return _with_output({"target_stats": target_stats, "normalization": settings.normalization(),
+def preview_params(settings: MotionSettings, model: str, output_dir: str | None) -> dict:
+    """The server reads the target's statistics from the named model, as a transfer does."""
+    return _with_output({"target_model": model, "normalization": settings.normalization(),
                          "smooth": settings.smoothing}, output_dir)
 
 
@@ -192,10 +200,3 @@ def transfer_params(settings: MotionSettings, model: str, output_dir: str | None
 
 def train_params(name: str, preset: str, minutes: float) -> dict:
     return {"name": name, "preset": preset, "minutes": float(minutes)}
-
-
-def model_stats(model: dict) -> dict | None:
-    """The target statistics a trained model carries (model.json 'stats'), or None."""
-    info = model.get("info") or {}
-    stats = info.get("stats") or info.get("target_stats")
-    return stats if isinstance(stats, dict) else None

@@ -1,5 +1,5 @@
 """The user's actions. Each checks what it can on the main thread without I/O to the server, adds a
-job record to the scene and hands the HTTP to the poller's background threads."""
+job record to the scene and hands the HTTP to background calls (job_sync, model_list, server_status)."""
 
 import os
 import re
@@ -8,10 +8,11 @@ import uuid
 import bpy
 from bpy.props import StringProperty
 
-from . import jobstate, launcher, packing, poller, strips
+from . import job_sync, jobstate, model_list, packing, server_status, strips
 from .client import ServerError
 from .connection import settings_problem
 from .preferences import server_settings, user_dir
+from .session import state
 
 _BLOCKING = ("UNAUTHORIZED",)  # a known-bad token: every submit would fail the same way
 
@@ -39,7 +40,7 @@ def _connection_problem(op, context) -> bool:
     """Report a problem known without contacting the server; True when the operator must stop."""
     settings = server_settings(context)
     problem = settings_problem(settings)
-    status = poller.state.server
+    status = state.server
     if problem is None and status.code in _BLOCKING:
         problem = ServerError(status.code, status.message)
     if problem is not None:
@@ -97,7 +98,7 @@ def _send(op, context, kind: str, target: str, make_params) -> set[str]:
         upload = packing.UploadSource(folder=source.path, images=source.visible_files, scratch_dir=output_dir)
         media = jobstate.media_ref(None, jobstate.MediaRange(0, len(source.visible_files), source.shown.timeline_start),
                                    source.fps)
-    poller.submit(settings, record.uid, kind, params, media, upload)
+    job_sync.submit(settings, record.uid, kind, params, media, upload)
     op.report({"INFO"}, f"{op.bl_label}: sent '{source.name}' (frames {source.shown.first}-{source.shown.end - 1}) "
                         f"to {settings.describe()}")
     return {"FINISHED"}
@@ -133,19 +134,8 @@ class EDN_OT_preview_poses(bpy.types.Operator):
 
     def execute(self, context):
         edn = _scene(context).edn
-        return _send(self, context, "preview_poses", edn.target_model, _preview_params)
-
-
-def _preview_params(scene, output_dir):
-    name = scene.edn.target_model
-    model = next((m for m in poller.state.models if m.get("name") == name), None)
-    if model is None:
-        raise ValueError(f"Target model '{name}' is not in the server's model list: press Refresh Models "
-                         "(or train it first).")
-    stats = jobstate.model_stats(model)
-    if stats is None:
-        raise ValueError(f"Target model '{name}' carries no target statistics (model.json 'stats'); train it again.")
-    return jobstate.preview_params(scene.edn.motion_settings(), stats, output_dir)
+        return _send(self, context, "preview_poses", edn.target_model,
+                     lambda scene, out: jobstate.preview_params(scene.edn.motion_settings(), scene.edn.target_model, out))
 
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -202,7 +192,7 @@ class EDN_OT_cancel_job(bpy.types.Operator):
         if not records:
             self.report({"WARNING"}, "That job has already finished")
             return {"CANCELLED"}
-        poller.cancel(server_settings(context), records[-1].uid)
+        job_sync.cancel(server_settings(context), records[-1].uid)
         self.report({"INFO"}, f"Cancelling {jobstate.KIND_LABELS.get(records[-1].kind, records[-1].kind)} job")
         return {"FINISHED"}
 
@@ -232,8 +222,7 @@ class EDN_OT_refresh_models(bpy.types.Operator):
     def execute(self, context):
         if _connection_problem(self, context):
             return {"CANCELLED"}
-        poller.state.models_error = ""
-        poller.refresh_models(server_settings(context), start=True)
+        model_list.refresh(server_settings(context), start=True)
         self.report({"INFO"}, "Fetching the model list")
         return {"FINISHED"}
 
@@ -248,11 +237,11 @@ class EDN_OT_test_connection(bpy.types.Operator):
         settings = server_settings(context)
         problem = settings_problem(settings)
         if problem is not None:
-            poller.state.server = poller.ServerStatus(code=problem.code, message=problem.message)
+            server_status.set_status(problem.code, problem.message)
             self.report({"ERROR"}, problem.message)
             return {"CANCELLED"}
-        poller.state.server = poller.ServerStatus(code="UNKNOWN", message="Checking...")
-        poller.check_health(settings)
+        server_status.set_status("UNKNOWN", "Checking...")
+        server_status.check(settings)
         self.report({"INFO"}, f"Checking {settings.describe()}")
         return {"FINISHED"}
 
@@ -268,15 +257,7 @@ class EDN_OT_start_server(bpy.types.Operator):
         if settings.is_remote:
             self.report({"ERROR"}, "The add-on starts local servers only; start a remote one on its machine (edn serve)")
             return {"CANCELLED"}
-        poller.state.server = poller.ServerStatus(code="UNKNOWN", message="Starting the server...")
-
-        def started(client, error):
-            if error is not None:
-                poller.state.server = poller.ServerStatus(code=error.code, message=error.message)
-            else:
-                poller.check_health(settings)
-
-        poller.run_background("server", lambda: launcher.start_server(settings.local), started)
+        server_status.start_local(settings)
         self.report({"INFO"}, f"Starting the edn server (log: {settings.log_path})")
         return {"FINISHED"}
 
@@ -292,15 +273,7 @@ class EDN_OT_stop_server(bpy.types.Operator):
         if settings.is_remote:
             self.report({"ERROR"}, "The add-on stops local servers only")
             return {"CANCELLED"}
-
-        def stopped(was_running, error):
-            if error is not None:
-                poller.state.server = poller.ServerStatus(code=error.code, message=error.message)
-            else:
-                message = "Server stopped" if was_running else "No local server was running"
-                poller.state.server = poller.ServerStatus(code="NOT_RUNNING", message=message)
-
-        poller.run_background("server", lambda: launcher.stop_server(settings.local.data_dir), stopped)
+        server_status.stop_local(settings)
         self.report({"INFO"}, "Stopping the edn server")
         return {"FINISHED"}
 

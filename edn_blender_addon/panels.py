@@ -6,8 +6,9 @@ import textwrap
 
 import bpy
 
-from . import jobstate, poller, strips
-from .preferences import draw_status
+from . import jobstate, strips
+from .server_status import draw_status
+from .session import state
 
 CATEGORY = "Motion Transfer"
 WRAP = 48
@@ -20,14 +21,6 @@ def wrapped(layout, text: str, icon: str = "NONE") -> None:
         col.label(text=line, icon=icon if index == 0 else "BLANK1")
 
 
-def progress_bar(layout, factor: float, text: str) -> None:
-    """layout.progress exists since 4.0; the factor is drawn as text where it does not."""
-    if bpy.types.UILayout.bl_rna.functions.get("progress") is not None:
-        layout.progress(factor=factor, type="BAR", text=text)
-    else:
-        layout.label(text=f"{text} ({factor:.0%})")
-
-
 def draw_main(layout, context) -> None:
     scene = strips.sequencer_scene(context)
     edn = scene.edn
@@ -35,8 +28,8 @@ def draw_main(layout, context) -> None:
     row = layout.row(align=True)
     row.prop(edn, "target_model_choice", text="Target")
     row.operator("edn.refresh_models", text="", icon="FILE_REFRESH")
-    if poller.state.models_error:
-        wrapped(layout, poller.state.models_error, "ERROR")
+    if state.models_error:
+        wrapped(layout, state.models_error, "ERROR")
     strip = strips.active_strip(scene)
     reason = strips.unsupported_reason(strip)
     layout.label(text=reason if reason else f"Source: {strip.name}", icon="INFO" if reason else "SEQUENCE")
@@ -87,9 +80,9 @@ def draw_job(layout, record) -> None:
     if record.state in jobstate.ACTIVE or waiting_result:
         op = row.operator("edn.cancel_job", text="", icon="X")
         op.uid = record.uid
-    moving_bytes = record.uid in poller.state.transfers  # an upload or download under way
+    moving_bytes = state.transfer(record.uid) is not None  # an upload or download under way
     if record.state in (jobstate.RUNNING, jobstate.QUEUED) or moving_bytes:
-        progress_bar(box, record.progress, title)
+        box.progress(factor=record.progress, type="BAR", text=title)
     else:
         box.label(text=title, icon="CHECKMARK" if record.state == jobstate.DONE else "INFO")
     if record.state in (jobstate.FAILED, jobstate.INTERRUPTED, jobstate.NOT_SENT) and record.error_message:

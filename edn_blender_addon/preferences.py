@@ -8,8 +8,9 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import launcher, poller
+from . import launcher
 from .connection import LOCAL, REMOTE, ServerSettings, settings_problem
+from .server_status import draw_status
 
 PACKAGE = __package__
 
@@ -76,15 +77,6 @@ class EDN_AddonPreferences(bpy.types.AddonPreferences):
         if self.mode == LOCAL:
             row.operator("edn.start_server", icon="PLAY")
             row.operator("edn.stop_server", icon="X")
-
-
-def draw_status(layout) -> None:
-    status = poller.state.server
-    icon = "CHECKMARK" if status.ok else ("TIME" if status.code == "UNKNOWN" else "ERROR")
-    text = status.message
-    if status.ok and status.version:
-        text += f" (edn {status.version}{', ' + status.device if status.device else ''})"
-    layout.label(text=text, icon=icon)
 
 
 def server_settings(context) -> ServerSettings:

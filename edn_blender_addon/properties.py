@@ -4,15 +4,12 @@ folder, and the job records that let a reopened file find its jobs again."""
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import jobstate, poller
+from . import jobstate, model_list, strips
 
 PRESETS = [
     ("preview", "Preview", "Small, fast model (256 px tall frames at most): minutes on a CPU, to try things out"),
     ("paper", "Paper", "The paper's quality (512 px tall frames, local enhancer, face GAN): hours on a GPU"),
 ]
-
-# 5.x warns about '//' paths unless the property says it takes them; 4.2 does not know the option.
-_BLEND_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (5, 0, 0) else set()
 
 _NO_MODEL = ("NONE", "No trained model", "Train one with Train Target Model, then Refresh Models")
 _enum_items: list[tuple[str, str, str]] = [_NO_MODEL]  # kept alive: Blender keeps pointers into these strings
@@ -20,7 +17,7 @@ _enum_items: list[tuple[str, str, str]] = [_NO_MODEL]  # kept alive: Blender kee
 
 def _model_items(self, context):
     global _enum_items
-    names = [m["name"] for m in poller.state.models]
+    names = model_list.names()
     if self.target_model and self.target_model not in names:
         names.append(self.target_model)  # keep showing a saved choice until the list says otherwise
     _enum_items = [(n, n, f"Trained target '{n}'") for n in names] or [_NO_MODEL]
@@ -79,7 +76,7 @@ class EDN_PG_scene(bpy.types.PropertyGroup):
                                  description="Model size and resolution for training")
     face_refinement: BoolProperty(name="Face Refinement", default=True,
                                   description="Refine the face with the face GAN after generating each frame")
-    output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//edn_output/", options=_BLEND_RELATIVE,
+    output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//edn_output/", options=strips.BLEND_RELATIVE_PATH,
                                description="Where generated frames go ('//' is the folder of this .blend)")
     train_name: StringProperty(name="Model Name", description="Name for the trained target (default: the strip's name)")
     train_minutes: FloatProperty(name="Time Budget", default=30.0, min=0.1, soft_max=24 * 60.0, unit="NONE",
@@ -90,7 +87,7 @@ class EDN_PG_scene(bpy.types.PropertyGroup):
     def motion_settings(self) -> jobstate.MotionSettings:
         return jobstate.MotionSettings(auto_normalize=self.auto_normalize, scale=self.scale, offset_x=self.offset_x,
                                        offset_y=self.offset_y, mirror=self.mirror, smoothing=self.smoothing,
-                                       face_refinement=self.face_refinement, preset=self.quality_preset)
+                                       face_refinement=self.face_refinement)
 
 
 CLASSES = (EDN_PG_job, EDN_PG_scene)

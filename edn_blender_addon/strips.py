@@ -1,6 +1,6 @@
-"""Everything that differs between Blender 4.2's and 5.x's Sequencer API, in one place:
-`strips` vs `sequences`, the workspace's `sequencer_scene`, the strip constructors' keywords and
-FFMPEG's `media_type`; plus reading a strip's media and adding the result strip."""
+"""Everything that differs between Blender 4.2's and 5.x's API, in one place: `strips` vs
+`sequences`, the workspace's `sequencer_scene`, the strip constructors' keywords, FFMPEG's
+`media_type` and path properties' '//' option; plus reading a strip's media and adding the result strip."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +11,10 @@ import bpy
 from . import jobstate
 
 SUPPORTED_TYPES = ("MOVIE", "IMAGE")
+
+# Path properties: 5.x warns about '//' paths unless the property says it takes them; 4.2 lacks the option.
+_TAKES_BLEND_RELATIVE = "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
+BLEND_RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if _TAKES_BLEND_RELATIVE else set()
 
 
 class StripProblem(Exception):

@@ -107,18 +107,18 @@ def drive(addon, done, timeout: float = 120.0, what: str = "the job"):
 
 def wait_idle(addon, timeout: float = 30.0) -> None:
     """Let background work started by a test finish, so the next test starts clean."""
-    drive(addon, lambda: not addon.poller.busy(), timeout, "background work")
+    drive(addon, lambda: not addon.session.state.busy(), timeout, "background work")
 
 FINAL = ("done", "failed", "cancelled", "interrupted", "not_sent")
 
 
 def submit_raw_job(addon, scene, kind: str, params: dict, media: dict | None = None):
-    """A job of any kind (e.g. the server's test-only kinds) through the add-on's poller, as an operator would."""
+    """A job of any kind (e.g. the server's test-only kinds) sent as an operator sends one."""
     import uuid
 
     record = scene.edn.jobs.add()
     record.uid, record.kind, record.state, record.source_strip = uuid.uuid4().hex, kind, "submitting", "test"
-    addon.poller.submit(addon.poller.settings_from_prefs(), record.uid, kind, params, media, None)
+    addon.job_sync.submit(addon.poller.settings_from_prefs(), record.uid, kind, params, media, None)
     return record
 
 

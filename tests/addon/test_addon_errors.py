@@ -98,10 +98,10 @@ def test_wrong_token_is_explained_and_then_blocks_new_jobs(addon, local_prefs, s
     add_movie_strip(addon, scene, clip24)
     assert bpy.ops.edn.train_target() == {"FINISHED"}
     record = scene.edn.jobs[-1]
-    drive(addon, lambda: finished(record) and addon.poller.state.server.code != "UNKNOWN", 30)
+    drive(addon, lambda: finished(record) and addon.session.state.server.code != "UNKNOWN", 30)
     assert (record.state, record.error_code) == ("not_sent", "UNAUTHORIZED")
     assert "rejected the token" in record.error_message and "preferences" in record.error_message
-    assert addon.poller.state.server.code == "UNAUTHORIZED"  # the health check saw it too
+    assert addon.session.state.server.code == "UNAUTHORIZED"  # the health check saw it too
     with pytest.raises(RuntimeError, match="rejected the token"):
         bpy.ops.edn.train_target()  # known bad: refused at once, no job added
     assert len(scene.edn.jobs) == 1
@@ -119,15 +119,15 @@ def test_remote_server_while_offline_is_refused_before_any_network(addon, local_
     with pytest.raises(RuntimeError, match="online access is off"):
         bpy.ops.edn.refresh_models()
     assert len(scene.edn.jobs) == 0 and "online access" in scene.edn.last_error
-    assert addon.poller.state.server.code == "OFFLINE" and not addon.poller.busy()
+    assert addon.session.state.server.code == "OFFLINE" and not addon.session.state.busy()
 
 
 def test_test_connection_reports_into_the_status(addon, local_prefs, scene, tmp_path):
     assert bpy.ops.edn.test_connection() == {"FINISHED"}
-    drive(addon, lambda: addon.poller.state.server.code not in ("UNKNOWN",), 15)
-    status = addon.poller.state.server
+    drive(addon, lambda: addon.session.state.server.code not in ("UNKNOWN",), 15)
+    status = addon.session.state.server
     assert status.ok and status.version and "Connected to http://127.0.0.1:" in status.message
     prefs().data_dir = str(tmp_path / "no-server-here")
     bpy.ops.edn.test_connection()
-    drive(addon, lambda: addon.poller.state.server.code not in ("UNKNOWN",), 15)
-    assert addon.poller.state.server.code == "NOT_RUNNING"
+    drive(addon, lambda: addon.session.state.server.code not in ("UNKNOWN",), 15)
+    assert addon.session.state.server.code == "NOT_RUNNING"

@@ -2,7 +2,6 @@
 finding its jobs again, and Train Target Model then Transfer Motion end to end."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,14 @@ def _record(scene, uid):
     return next(r for r in scene.edn.jobs if r.uid == uid)
 
 
-def test_cancel_job_stops_a_running_job_within_a_second_or_two(addon, local_prefs, scene):
+def test_cancel_job_stops_a_running_job_within_seconds(addon, local_prefs, scene):
     assert "No job is running" in poll_message(bpy.ops.edn.cancel_job)
     uid = submit_raw_job(addon, scene, "test_sleep", {"seconds": 60, "steps": 600}).uid
     drive(addon, lambda: _record(scene, uid).state == "running" and _record(scene, uid).progress > 0, 30)
     assert _record(scene, uid).job_id
-    started = time.monotonic()
     assert bpy.ops.edn.cancel_job(uid=uid) == {"FINISHED"}
-    drive(addon, lambda: finished(_record(scene, uid)), 15)
-    assert _record(scene, uid).state == "cancelled" and time.monotonic() - started < 5
+    drive(addon, lambda: finished(_record(scene, uid)), 5, "the cancel")  # the job alone would run 60 s
+    assert _record(scene, uid).state == "cancelled"
     assert "No job is running" in poll_message(bpy.ops.edn.cancel_job)
 
 
@@ -85,9 +83,9 @@ def test_train_then_transfer_places_the_generated_frames(addon, local_prefs, sce
     scene.edn.train_name, scene.edn.train_minutes, scene.edn.quality_preset = "addon test target", 0.1, "preview"
     trained = _run_operator(addon, bpy.ops.edn.train_target, scene, 300)
     assert (trained.state, trained.error_message, trained.stage) == ("done", "", "model ready")
-    drive(addon, lambda: addon.poller.state.models_loaded, 30, "the model list")
+    drive(addon, lambda: addon.session.state.models_loaded, 30, "the model list")
     assert scene.edn.target_model == "addon test target"
-    model = next(m for m in addon.poller.state.models if m["name"] == "addon test target")
+    model = next(m for m in addon.session.state.models if m["name"] == "addon test target")
     width, height = model["info"]["resolution"]
     assert model["info"]["preset"] == "preview" and height == 128
     scene.render.resolution_x, scene.render.resolution_y = width, height  # strips are fitted to the output when added
@@ -116,11 +114,10 @@ def test_cancel_mid_transfer_places_nothing(addon, local_prefs, scene, tiny_targ
     assert bpy.ops.edn.transfer_motion() == {"FINISHED"}
     uid = scene.edn.jobs[-1].uid
     drive(addon, lambda: _record(scene, uid).state == "running" and _record(scene, uid).progress > 0, 60)
-    started = time.monotonic()
     assert bpy.ops.edn.cancel_job() == {"FINISHED"}
-    drive(addon, lambda: finished(_record(scene, uid)), 15)
+    drive(addon, lambda: finished(_record(scene, uid)), 5, "the cancel")  # detecting 800 frames takes far longer
     record = _record(scene, uid)
-    assert record.state == "cancelled" and record.error_code == "CANCELLED" and time.monotonic() - started < 5
+    assert record.state == "cancelled" and record.error_code == "CANCELLED"
     assert not record.placed and len(addon.strips.top_level(scene.sequence_editor)) == 1
     assert not list((tmp_path / "out").rglob("*.png")), "a cancelled transfer leaves no frames"
 
@@ -128,12 +125,12 @@ def test_cancel_mid_transfer_places_nothing(addon, local_prefs, scene, tiny_targ
 def test_start_and_stop_server_from_the_preferences(addon, local_prefs, scene, tmp_path):
     local_prefs.data_dir = str(tmp_path / "own-data")
     assert bpy.ops.edn.start_server() == {"FINISHED"}
-    drive(addon, lambda: addon.poller.state.server.ok, 60, "the server start")
+    drive(addon, lambda: addon.session.state.server.ok, 60, "the server start")
     assert (tmp_path / "own-data" / "server.json").is_file()
     assert Path(addon.preferences.log_path()).is_file()
     assert bpy.ops.edn.stop_server() == {"FINISHED"}
-    drive(addon, lambda: addon.poller.state.server.code == "NOT_RUNNING", 30, "the server stop")
-    assert addon.poller.state.server.message == "Server stopped" and not (tmp_path / "own-data" / "server.json").exists()
+    drive(addon, lambda: addon.session.state.server.code == "NOT_RUNNING", 30, "the server stop")
+    assert addon.session.state.server.message == "Server stopped" and not (tmp_path / "own-data" / "server.json").exists()
 
 
 def test_output_folder_is_next_to_the_blend_or_in_the_extension_folder(addon, local_prefs, scene, tmp_path):

@@ -3,6 +3,8 @@ has no windows to draw in): every property they show exists, every button is a r
 and each state shows the text a user needs."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from addon_helpers import add_movie_strip, prefs
 
@@ -128,22 +130,24 @@ def test_an_upload_and_a_download_show_their_bytes_on_the_job(addon, local_prefs
     """A background thread reports bytes moved; the timer puts them on the record the panel draws."""
     sending = _job(scene, state="submitting")
     fetching = _job(scene, state="done", placed=False, stage="downloading frames")
-    in_flight = {f"submit:{sending.uid}", f"fetch:{fetching.uid}"}  # as while those threads run
-    addon.poller.state.inflight |= in_flight
-    addon.poller.state.transfers[sending.uid] = ("uploading", 30_000_000, 120_000_000)
-    addon.poller.state.transfers[fetching.uid] = ("downloading frames", 9_500_000, 10_000_000)
+    state, step, held = addon.session.state, addon.job_records.Step, threading.Event()
+    # an upload and a download under way: calls that wait for the test, and their threads' reports
+    assert state.runner.start((step.SUBMIT, sending.uid), held.wait, lambda value, error: None)
+    assert state.runner.start((step.FETCH, fetching.uid), held.wait, lambda value, error: None)
+    state.track(sending.uid).transfer = ("uploading", 30_000_000, 120_000_000)
+    state.track(fetching.uid).transfer = ("downloading frames", 9_500_000, 10_000_000)
     addon.poller.tick()
-    addon.poller.state.inflight -= in_flight
-    assert (sending.stage, round(sending.progress, 3)) == ("uploading 30.0 of 120.0 MB", 0.25)
+    assert (sending.state, sending.stage, round(sending.progress, 3)) == ("submitting", "uploading 30.0 of 120.0 MB", 0.25)
     layout = draw(addon.panels.draw_jobs)
     assert ("progress", 0.25, "Transfer: Submitting, uploading 30.0 of 120.0 MB") in layout.log
     assert ("progress", 0.95, "Transfer: Done, downloading frames 9.5 of 10.0 MB") in layout.log
-    addon.poller.state.transfers.clear()
+    scene.edn.jobs.clear()  # the held calls end with nothing left to update
+    held.set()
 
 
 def test_preferences_in_both_modes(addon, local_prefs, scene, edn_server):
     p = prefs()
-    addon.poller.state.server = addon.poller.ServerStatus(code="OK", message="Connected to http://127.0.0.1:1", version="0.1")
+    addon.session.state.server = addon.session.ServerStatus(code="OK", message="Connected to http://127.0.0.1:1", version="0.1")
 
     def draw_prefs(layout, context):
         type(p).draw(_Bound(p, layout), context)

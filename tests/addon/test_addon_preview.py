@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from addon_helpers import CLIP_FRAMES, add_movie_strip, blender_pixels, drive, run_server_python
+from addon_helpers import CLIP_FRAMES, add_movie_strip, blender_pixels, drive, finished, run_server_python
 
 bpy = pytest.importorskip("bpy")
 
@@ -16,7 +16,7 @@ def _run_preview(addon, scene, clip, target_model, **settings):
     for key, value in settings.items():
         setattr(scene.edn, key, value)
     assert bpy.ops.edn.refresh_models() == {"FINISHED"}
-    drive(addon, lambda: addon.poller.state.models_loaded, 30, "the model list")
+    drive(addon, lambda: addon.session.state.models_loaded, 30, "the model list")
     scene.edn.target_model_choice = target_model["name"]  # the sidebar's drop-down, filled from the server's list
     assert scene.edn.target_model == target_model["name"]
     assert bpy.ops.edn.preview_poses() == {"FINISHED"}
@@ -64,6 +64,33 @@ def test_preview_poses_adds_a_strip_that_renders_the_server_frames(addon, local_
         assert rendered.shape == expected.shape == (height, width, 3)
         assert expected.max() > 0.5, "the label frame should show a stick figure"
         assert abs(rendered - expected).max() < 2.5 / 255, f"frame {frame} differs from {name}"
+
+
+def test_preview_with_a_saved_target_needs_no_model_list(addon, local_prefs, scene, clip24, target_model, edn_server,
+                                                        tmp_path):
+    """A reopened file remembers its target: Preview Poses names it to the server, which reads the
+    model's statistics itself, so nobody has to press Refresh Models first."""
+    source = add_movie_strip(addon, scene, clip24)
+    source.frame_final_end = 1 + 4
+    scene.edn.output_dir = str(tmp_path / "out")
+    scene.edn.target_model = target_model["name"]
+    assert not addon.session.state.models_loaded and addon.session.state.models == []
+    assert bpy.ops.edn.preview_poses() == {"FINISHED"}
+    record = scene.edn.jobs[-1]
+    drive(addon, lambda: finished(record), 180)
+    assert (record.state, record.placed, record.error_message) == ("done", True, "")
+    params = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(record.job_id)["params"]
+    assert params["target_model"] == target_model["name"] and params.get("target_stats") is None
+
+
+def test_a_preview_for_a_model_the_server_lacks_is_not_sent(addon, local_prefs, scene, clip24, target_model):
+    add_movie_strip(addon, scene, clip24)
+    scene.edn.target_model = "nobody trained this"
+    assert bpy.ops.edn.preview_poses() == {"FINISHED"}
+    record = scene.edn.jobs[-1]
+    drive(addon, lambda: finished(record), 60)
+    assert (record.state, record.error_code) == ("not_sent", "MODEL_NOT_FOUND")
+    assert "nobody trained this" in record.error_message and scene.edn.last_error == record.error_message
 
 
 def test_result_renders_to_a_movie(addon, local_prefs, scene, clip24, target_model, tmp_path):
@@ -213,7 +240,7 @@ def test_a_remote_job_that_fails_releases_its_upload(addon, local_prefs, scene, 
     uploads_before = _uploads(edn_server)
     add_movie_strip(addon, scene, empty)
     assert bpy.ops.edn.refresh_models() == {"FINISHED"}
-    drive(addon, lambda: addon.poller.state.models_loaded, 30, "the model list")
+    drive(addon, lambda: addon.session.state.models_loaded, 30, "the model list")
     scene.edn.target_model_choice = target_model["name"]
     assert bpy.ops.edn.preview_poses() == {"FINISHED"}
     record = scene.edn.jobs[-1]

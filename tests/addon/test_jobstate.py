@@ -90,18 +90,16 @@ def test_names_fit_blender_and_file_systems():
 
 def test_request_bodies_carry_the_sidebar_settings():
     settings = js.MotionSettings(auto_normalize=False, scale=1.5, offset_x=-3, offset_y=4, mirror=True, smoothing=0.5,
-                                 face_refinement=False, preset="paper")
+                                 face_refinement=False)
     shown = js.MediaRange(first=3, end=19, timeline_start=14)
     assert js.media_ref("/clips/a.mp4", shown, None) == {"path": "/clips/a.mp4", "frame_start": 3, "frame_end": 19}
     assert js.media_ref(None, shown, 24.0, upload_id="u1") == {"upload_id": "u1", "frame_start": 3, "frame_end": 19, "fps": 24.0}
     normalization = {"auto": False, "scale": 1.5, "offset_x": -3, "offset_y": 4, "mirror": True}
-    assert js.preview_params(settings, {"k": 1}, "/out") == {"target_stats": {"k": 1}, "normalization": normalization,
-                                                             "smooth": 0.5, "output_dir": "/out"}
+    assert js.preview_params(settings, "anna", "/out") == {"target_model": "anna", "normalization": normalization,
+                                                           "smooth": 0.5, "output_dir": "/out"}
     assert js.transfer_params(settings, "anna", None) == {"model": "anna", "normalization": normalization, "smooth": 0.5,
                                                           "face": False}
     assert js.train_params("anna", "paper", 12) == {"name": "anna", "preset": "paper", "minutes": 12.0}
-    assert js.model_stats({"info": {"stats": {"a": 1}}}) == {"a": 1}
-    assert js.model_stats({"name": "broken", "error": "unreadable"}) is None
 
 
 def test_bytes_on_their_way_read_in_megabytes():

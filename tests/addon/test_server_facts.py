@@ -1,0 +1,46 @@
+"""The add-on keeps copies of a few server facts, since it may import nothing outside Blender's Python:
+the job states, the image suffixes a folder is read by and the order its images are read in. Each copy
+is pinned here to the server's own, so a change on either side fails until both agree."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from addon_helpers import ROOT, pure
+
+sys.path.insert(0, str(ROOT / "server"))  # this checkout's server; `make test-addon` sets no PYTHONPATH
+
+from edn_server import media  # noqa: E402
+from edn_server.service import job_table  # noqa: E402
+
+js = pure("jobstate")
+
+# No two names tie in either order (a tie would leave the order to the file system); they mix numbers
+# that sort differently as text, letter case, every suffix in upper and lower case, and non-images.
+NAMES = ("shot_10.png", "shot_9.png", "shot_100.JPG", "Shot_11.tif", "shot_2.webp", "b1.exr", "a20.jpeg", "a3.bmp",
+         "clip.tiff", "z0.PNG", "Z1.Jpg", "notes.txt", "frame.png.txt", ".png", "cover.gif", "scan.TIFF")
+
+
+def test_job_states_are_the_servers():
+    assert js.SERVER_STATES == job_table.STATES
+    assert set(js.FINAL) == set(job_table.FINAL_STATES) | {js.NOT_SENT}
+    assert set(js.ACTIVE) == set(job_table.STATES) - set(job_table.FINAL_STATES) | {js.SUBMITTING}
+    assert {js.SUBMITTING, js.NOT_SENT}.isdisjoint(job_table.STATES)  # the add-on's own never clash with the server's
+
+
+def test_image_suffixes_are_the_servers():
+    assert js.IMAGE_SUFFIXES == media.IMAGE_SUFFIXES
+
+
+def test_a_folder_of_images_is_read_in_the_servers_order(tmp_path):
+    for name in NAMES:
+        (tmp_path / name).write_bytes(b"")
+    server_order = [path.name for path in media.list_images(tmp_path)]
+    assert len(server_order) >= 12  # most of the names are images
+    assert js.server_image_order(list(NAMES)) == server_order
+    assert js.server_image_order(list(reversed(NAMES))) == server_order
+
+
+def test_the_sort_key_is_the_servers():
+    for name in NAMES:
+        assert js.natural_key(name) == media._natural_key(Path(name)), name
