@@ -25,7 +25,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ADDON_DIR = ROOT / "edn_blender_addon"
 MANIFEST = ROOT / "blender_manifest.toml"
 ADDON_MODULE = "bl_ext.user_default.edn_motion_transfer"

@@ -34,7 +34,7 @@ def bpy_python() -> list[str]:
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])  # so any Python finds edn_server
+    package_root = str(Path(__file__).resolve().parents[3])  # so any Python finds edn_server
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env
