@@ -79,11 +79,20 @@ class ResnetBlock(nn.Module):
         return x + self.body(x)
 
 
-class ImageHead(nn.Sequential):
-    """7x7 convolution to image channels and tanh, so outputs lie in [-1, 1]."""
+class ColourAlpha(nn.Module):
+    """tanh on the colour channels ([-1, 1]) and a sigmoid on the last, the alpha ([0, 1])."""
 
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels, kernel_size=7), nn.Tanh())
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.tanh(x[:, :-1]), torch.sigmoid(x[:, -1:])], dim=1)
+
+
+class ImageHead(nn.Sequential):
+    """7x7 convolution to image channels and tanh, so outputs lie in [-1, 1]; with `alpha`, one
+    more channel in [0, 1]. Same parameter names either way (the activation has none)."""
+
+    def __init__(self, in_channels: int, out_channels: int, alpha: bool = False):
+        super().__init__(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels + (1 if alpha else 0), kernel_size=7),
+                         ColourAlpha() if alpha else nn.Tanh())
 
 
 class HalfResolution(nn.AvgPool2d):

@@ -44,6 +44,8 @@ class GeneratorConfig(DictConfig):
     `ngf` is the global generator's width; with `local_enhancer` the full-resolution branch uses
     ngf // 2 channels (pix2pixHD's 64 / 32), and the global generator is exactly the one a
     half-resolution stage-1 run trains, so its weights carry over.
+    `predict_alpha` adds the person's alpha as one more output channel (colour in [-1, 1], alpha
+    in [0, 1]); the previous-frame input stays colour only. Off in configs saved before it existed.
     """
 
     label_channels: int = 3
@@ -56,6 +58,7 @@ class GeneratorConfig(DictConfig):
     local_enhancer: bool = False
     n_blocks_local: int = 3
     upsample: str = "transpose"
+    predict_alpha: bool = False
 
     def __post_init__(self):
         _positive("GeneratorConfig", label_channels=self.label_channels, image_channels=self.image_channels,
@@ -68,6 +71,10 @@ class GeneratorConfig(DictConfig):
     @property
     def in_channels(self) -> int:
         return self.label_channels + (self.image_channels if self.use_previous_frame else 0)
+
+    @property
+    def out_channels(self) -> int:
+        return self.image_channels + (1 if self.predict_alpha else 0)
 
     @property
     def size_multiple(self) -> int:
@@ -119,7 +126,13 @@ class DiscriminatorConfig(DictConfig):
 
 
 def config_differences(expected: DictConfig, found: DictConfig | dict[str, Any]) -> list[str]:
-    """'field: model has X, checkpoint has Y' for every field that differs."""
+    """'field: model has X, checkpoint has Y' for every field that differs. A saved dict lacking
+    fields added since (e.g. predict_alpha) has their defaults, as from_dict reads it."""
+    if not isinstance(found, DictConfig):
+        try:
+            found = type(expected).from_dict(dict(found))
+        except (TypeError, ValueError):
+            pass  # unknown fields: compared as saved, so they are named below
     found_dict = found.to_dict() if isinstance(found, DictConfig) else dict(found)
     expected_dict = expected.to_dict()
     return [

@@ -64,21 +64,41 @@ class VGGLoss(nn.Module):
                    start=fake.new_zeros(()))
 
 
+MASK_LOSSES = ("l1", "bce")
+
+
+def mask_loss(alpha: torch.Tensor, mask: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """How far the predicted alpha (N, 1, h, w) in [0, 1] is from the person mask in [0, 1]:
+    mean L1, or binary cross-entropy (sharper edges). Computed in fp32 (safe under autocast)."""
+    if alpha.shape != mask.shape:
+        raise ValueError(f"alpha {tuple(alpha.shape)} and mask {tuple(mask.shape)} differ in shape")
+    alpha, mask = alpha.float(), mask.detach().float()
+    if kind == "l1":
+        return F.l1_loss(alpha, mask)
+    if kind == "bce":
+        alpha = alpha.clamp(1e-4, 1.0 - 1e-4)
+        return -(mask * torch.log(alpha) + (1.0 - mask) * torch.log1p(-alpha)).mean()
+    raise ValueError(f"mask loss must be one of {', '.join(MASK_LOSSES)}, got {kind!r}")
+
+
 @dataclass(frozen=True)
 class LossWeights(DictConfig):
-    """pix2pixHD's defaults: GAN 1, feature matching 10, VGG 10; L1 off (EDN does not use it)."""
+    """pix2pixHD's defaults: GAN 1, feature matching 10, VGG 10; L1 off (EDN does not use it);
+    the alpha's mask loss off (only generators with predict_alpha have one)."""
 
     gan: float = 1.0
     feature_matching: float = 10.0
     vgg: float = 10.0
     l1: float = 0.0
+    mask: float = 0.0
 
 
 def generator_loss(pred_fake: Features, pred_real: Features, fake: torch.Tensor, real: torch.Tensor,
-                   weights: LossWeights = LossWeights(), vgg: VGGLoss | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                   weights: LossWeights = LossWeights(), vgg: VGGLoss | None = None,
+                   alpha: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The generator's total loss for one discriminator and the weighted parts (for loss curves).
     `pred_real` are the discriminator's outputs on the real pair; the VGG term is skipped when
-    `vgg` is None (weights unavailable)."""
+    `vgg` is None (weights unavailable); the mask term needs the predicted `alpha` and the `mask`."""
     parts = {"gan": weights.gan * lsgan_loss(pred_fake, True)}
     if weights.feature_matching:
         parts["feature_matching"] = weights.feature_matching * feature_matching_loss(pred_fake, pred_real)
@@ -86,5 +106,7 @@ def generator_loss(pred_fake: Features, pred_real: Features, fake: torch.Tensor,
         parts["vgg"] = weights.vgg * vgg(fake, real)
     if weights.l1:
         parts["l1"] = weights.l1 * l1_loss(fake, real)
+    if weights.mask and alpha is not None and mask is not None:
+        parts["mask"] = weights.mask * mask_loss(alpha, mask)
     total = sum(parts.values(), start=fake.new_zeros(()))
     return total, {name: float(value.detach()) for name, value in parts.items()}

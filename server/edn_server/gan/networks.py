@@ -41,7 +41,7 @@ __all__ = [
     "GeneratorConfig", "GlobalGenerator", "LocalEnhancer", "MultiscaleDiscriminator", "NLayerDiscriminator",
     "ResnetBlock", "crop", "define_discriminator", "define_face_discriminator", "define_face_generator",
     "define_generator", "define_temporal_discriminator", "discriminator_from_config", "face_box",
-    "generator_gflops", "load_generator_state", "pair_input", "paste", "temporal_input",
+    "generator_gflops", "load_generator_state", "pair_input", "paste", "split_alpha", "temporal_input",
 ]
 
 
@@ -80,7 +80,7 @@ class GlobalGenerator(nn.Module):
         for i in reversed(range(config.n_downsample)):
             layers.append(UpBlock(ngf * 2 ** (i + 1), ngf * 2**i, norm, config.upsample))
         self.body = nn.Sequential(*layers)
-        self.head = ImageHead(ngf, config.image_channels) if with_head else None
+        self.head = ImageHead(ngf, config.image_channels, config.predict_alpha) if with_head else None
 
     def forward(self, label: torch.Tensor, previous_frame: torch.Tensor | None = None) -> torch.Tensor:
         x = generator_input(self.config, label, previous_frame)
@@ -106,7 +106,7 @@ class LocalEnhancer(nn.Module):
             *[ResnetBlock(ngf, norm) for _ in range(config.n_blocks_local)],
             UpBlock(ngf, local_ngf, norm, config.upsample),
         )
-        self.head = ImageHead(local_ngf, config.image_channels)
+        self.head = ImageHead(local_ngf, config.image_channels, config.predict_alpha)
 
     def forward(self, label: torch.Tensor, previous_frame: torch.Tensor | None = None) -> torch.Tensor:
         x = generator_input(self.config, label, previous_frame)
@@ -139,6 +139,10 @@ class FaceResidualGenerator(nn.Module):
             n_downsample=config.n_downsample, n_blocks=config.n_blocks, norm=config.norm,
             use_previous_frame=True, upsample=config.upsample,
         ))
+        self.start_as_identity()
+
+    def start_as_identity(self) -> None:
+        """Zero the last convolution: an untrained refiner returns the crop unchanged."""
         head_conv = self.net.head[1]
         nn.init.zeros_(head_conv.weight)
         nn.init.zeros_(head_conv.bias)
@@ -150,6 +154,14 @@ class FaceResidualGenerator(nn.Module):
 
     def forward(self, label_crop: torch.Tensor, image_crop: torch.Tensor) -> torch.Tensor:
         return torch.clamp(image_crop + self.residual(label_crop, image_crop), -1.0, 1.0)
+
+
+def split_alpha(output: torch.Tensor, config: GeneratorConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(colour in [-1, 1], alpha in [0, 1] or None) of a generator's output. The colour is what
+    the next frame gets as its previous frame."""
+    if not config.predict_alpha:
+        return output, None
+    return output[:, :config.image_channels], output[:, config.image_channels:]
 
 
 def define_generator(config: GeneratorConfig) -> nn.Module:

@@ -14,6 +14,7 @@ from ..errors import BAD_PARAMS, EdnError
 from .configs import DictConfig, DiscriminatorConfig, FaceGeneratorConfig, GeneratorConfig
 from .face import SIDE_MULTIPLE, face_side
 from .losses import LossWeights
+from .weight_init import INIT_SCHEMES
 
 PRESETS = ("preview", "paper", "tiny")
 AMP_MODES = ("bf16", "off")
@@ -45,6 +46,7 @@ class TrainConfig(DictConfig):
     use body : local : face = 0.7 : 0.15 : 0.15 (paper) and body : face = 0.8 : 0.2 (no local stage).
     A stage that does not run (no local enhancer, face_stage off) gets no share.
     Learning rate: `lr` for the first half of each stage, then linear decay to 0 (pix2pixHD).
+    `weight_init`: "default" (PyTorch's) or "normal" (pix2pixHD's N(0, 0.02)), see weight_init.py.
     `amp` and `channels_last` take effect on CUDA only; CPU training stays fp32 and contiguous.
     """
 
@@ -59,6 +61,7 @@ class TrainConfig(DictConfig):
     loss_weights: LossWeights = field(default_factory=LossWeights)
     face_loss_weights: LossWeights = field(default_factory=LossWeights)
     lr: float = 2e-4
+    weight_init: str = "default"
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 1
@@ -81,6 +84,8 @@ class TrainConfig(DictConfig):
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ValueError(f"TrainConfig.preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.weight_init not in INIT_SCHEMES:
+            raise ValueError(f"TrainConfig.weight_init must be one of {', '.join(INIT_SCHEMES)}, got {self.weight_init!r}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"TrainConfig.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.generator.local_enhancer and self.local_share <= 0:
