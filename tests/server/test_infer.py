@@ -229,9 +229,11 @@ def test_a_compiled_transfer_matches_eager_and_compiles_before_the_first_frame(t
     # Fused kernels round differently (~1e-6): a pixel here and there lands one level of 255 away.
     # Each frame feeds the next, and this untrained model amplifies that along the chain, so the
     # comparison stops after the first frames (a trained model follows its labels, not the noise).
+    # How many values land one level away depends on the CPU's vector width (0.18% by the 4th frame on
+    # one machine, under 0.1% on another); a wrong graph would be many levels off almost everywhere.
     for name in numbered(tmp_path / "eager")[:4]:
         difference = np.abs(read_rgb(tmp_path / "compiled" / name).astype(int) - read_rgb(tmp_path / "eager" / name))
-        assert difference.max() <= 1 and difference.mean() < 1e-3, (name, difference.max(), difference.mean())
+        assert difference.max() <= 1 and difference.mean() < 1e-2, (name, difference.max(), difference.mean())
     # auto compiles long clips only: 10 frames run eagerly
     assert not transfer(source, tiny, tmp_path / "auto", end=10).compiled
 
