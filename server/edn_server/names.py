@@ -33,7 +33,7 @@ def stage_family(stage: str) -> str:
 
 # What a stage's (done, total) counts, for progress bars; a stage not listed counts frames.
 FRAMES, STEPS, SECONDS, BYTES = "frame", "step", "s", "B"
-STAGE_UNITS = {DOWNLOAD_STAGE: BYTES, BUILD_STAGE: STEPS, COMPILE_STAGE: STEPS, TRAIN_STAGE: STEPS}
+STAGE_UNITS = {DOWNLOAD_STAGE: BYTES, BUILD_STAGE: STEPS, COMPILE_STAGE: STEPS, NORMALIZE_STAGE: STEPS, TRAIN_STAGE: STEPS}
 
 
 def stage_unit(stage: str) -> str:
