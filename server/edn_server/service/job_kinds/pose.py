@@ -31,6 +31,12 @@ from ...progress import check_cancelled
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
 
 
+def normalization_field():
+    return Field(default_factory=NormalizeOptions, description="the paper's ankle-based mapping into the target's frame "
+                                                               "(auto), plus the user's scale, offset_x/offset_y (target "
+                                                               "pixels) and mirror")
+
+
 class ExtractParams(OutputParams):
     model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant: lite is fastest, heavy most accurate")
     num_poses: int = Field(1, ge=1, le=10, description="people tracked per frame; >1 helps in crowded clips, slower")
@@ -41,9 +47,7 @@ class PreviewParams(ExtractParams):
     target_poses: str | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
     target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
     target_model: str | None = Field(None, description="name of a trained model whose saved statistics to use (GET /v1/models)")
-    normalization: NormalizeOptions = Field(default_factory=NormalizeOptions,
-                                            description="the paper's ankle-based mapping into the target's frame (auto), "
-                                                        "plus the user's scale, offset_x/offset_y (target pixels) and mirror")
+    normalization: NormalizeOptions = normalization_field()
     smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
     video: bool = Field(True, description="also write labels.mp4")
 

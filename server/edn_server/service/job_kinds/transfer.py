@@ -23,13 +23,12 @@ from ...names import (
 )
 from ...pose.normalize import NormalizeOptions
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
+from .pose import normalization_field
 
 
 class TransferParams(OutputParams):
     model: str = Field(..., description="name of a trained target model (GET /v1/models)")
-    normalization: NormalizeOptions = Field(default_factory=NormalizeOptions,
-                                            description="the paper's ankle-based mapping into the target's frame (auto), "
-                                                        "plus the user's scale, offset_x/offset_y (target pixels) and mirror")
+    normalization: NormalizeOptions = normalization_field()
     smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
     face: bool = Field(True, description="refine the face with the model's face GAN")
     pose_model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant for the source poses")
