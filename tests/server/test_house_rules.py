@@ -45,3 +45,21 @@ def test_the_frame_pattern_is_written_in_one_place():
     copies = [str(path.relative_to(PACKAGE)) for path in sorted(PACKAGE.rglob("*.py"))
               if path.name != "names.py" and ":06d}" in path.read_text()]
     assert copies == []
+
+
+def called_names(source: str) -> set[str]:
+    calls = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            calls.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return calls
+
+
+@pytest.mark.parametrize(("function", "home"), [("create_from_options", "pose/landmarker.py"), ("extract_poses", "pose/pipeline.py"),
+                                                ("smooth_poses", "pose/pipeline.py"), ("normalize_poses", "pose/pipeline.py")])
+def test_each_pose_step_is_called_from_one_place(function, home):
+    """Training, transfer, evaluation and the jobs agree on their poses because they share one path to them."""
+    callers = [str(path.relative_to(PACKAGE)) for path in sorted(PACKAGE.rglob("*.py"))
+               if function in called_names(path.read_text())]
+    assert callers == [home]
