@@ -231,10 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=None, help="transfer at most this many source frames")
     parser.add_argument("--quick", action="store_true", help="short, small samples (for tests)")
     parser.add_argument("--no-blender", action="store_true", help="skip the headless Blender walkthrough")
+    parser.add_argument("--verbose", action="store_true", help="show MediaPipe's native logging (hidden by default)")
     args = parser.parse_args(argv)
+    from ..pose.landmarker import quiet_native_logs
+
     try:
-        run(args.out, args.source, args.target, args.preset, args.minutes, args.retrain, args.max_frames,
-            args.quick, not args.no_blender)
+        with quiet_native_logs(not args.verbose):
+            run(args.out, args.source, args.target, args.preset, args.minutes, args.retrain, args.max_frames,
+                args.quick, not args.no_blender)
     except EdnError as exc:
         print(f"edn demo: error: {exc}", file=sys.stderr)
         return 2
