@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDN_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SHARED_MODELS = Path(os.environ.get("EDN_SHARED_MODELS", ROOT.parent / "shared" / "models"))
+# A stage name a job kind does not declare fails the job under test (servers started by the tests inherit it).
+os.environ.setdefault("EDN_STRICT_STAGES", "1")
 
 
 def shared_clip(name: str) -> Path:

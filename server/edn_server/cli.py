@@ -14,10 +14,20 @@ def _range_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _normalize_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="skip the automatic mapping to the target's size and floor; only fit the frame and apply the overrides")
+    parser.add_argument("--no-auto", dest="no_normalize", action="store_true", help=argparse.SUPPRESS)  # the old spelling
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the automatic scale (default 1.0)")
     parser.add_argument("--offset-x", type=float, default=0.0, help="shift right, in target pixels (default 0)")
     parser.add_argument("--offset-y", type=float, default=0.0, help="shift down, in target pixels (default 0)")
     parser.add_argument("--mirror", action="store_true", help="mirror the motion left-right (swaps left and right limbs)")
+
+
+def _normalization(args):
+    from .pose.normalize import NormalizeOptions
+
+    return NormalizeOptions(auto=not args.no_normalize, scale=args.scale, offset_x=args.offset_x, offset_y=args.offset_y,
+                            mirror=args.mirror)
 
 
 def _cmd_models_ensure(args) -> int:
@@ -43,14 +53,15 @@ def _cmd_samples(args) -> int:
 
 
 def _cmd_extract(args) -> int:
-    from .pose.detect import DetectOptions, describe_gaps, extract_poses
+    from .pose.detect import DetectOptions, describe_gaps
+    from .pose.pipeline import pose_sequence
     from .progress import TqdmProgress
 
     bar = TqdmProgress()
     try:
-        seq = extract_poses(args.video, model=args.model, start=args.start, end=args.end, fps=args.fps,
-                            progress=bar, use_cache=not args.no_cache, model_path=args.model_path,
-                            options=DetectOptions(num_poses=args.num_poses))
+        seq = pose_sequence(args.video, args.start, args.end, smoothing=0.0, fps=args.fps, model=args.model,
+                            model_path=args.model_path, detect=DetectOptions(num_poses=args.num_poses),
+                            use_cache=not args.no_cache, progress=bar)
     finally:
         bar.close()
     seq.save(args.output)
@@ -60,23 +71,22 @@ def _cmd_extract(args) -> int:
 
 
 def _cmd_smooth(args) -> int:
+    from .pose.pipeline import refine_poses
     from .pose.sequence import PoseSequence
-    from .pose.smooth import smooth_poses
 
-    smooth_poses(PoseSequence.load(args.poses), strength=args.strength).save(args.output)
+    refine_poses(PoseSequence.load(args.poses), smoothing=args.strength).save(args.output)
     print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_normalize(args) -> int:
-    from .pose.normalize import NormalizeOptions, PoseStats, normalize_poses
+    from .pose.normalize import PoseStats
+    from .pose.pipeline import refine_poses
     from .pose.sequence import PoseSequence
 
     source = PoseSequence.load(args.source)
     target_stats = PoseStats.from_poses(PoseSequence.load(args.target), name=str(args.target))
-    options = NormalizeOptions(auto=not args.no_auto, scale=args.scale, offset_x=args.offset_x,
-                               offset_y=args.offset_y, mirror=args.mirror)
-    normalize_poses(source, target_stats, options).save(args.output)
+    refine_poses(source, smoothing=0.0, target=target_stats, normalization=_normalization(args)).save(args.output)
     print(f"wrote {args.output}")
     return 0
 
@@ -104,10 +114,12 @@ def _cmd_train(args) -> int:
     import time
 
     from .gan.train import train
+    from .names import SECONDS, TRAIN_STAGE
     from .progress import TqdmProgress
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
-    bar = TqdmProgress(disable=not main_rank)
+    # A time budget is reported in seconds of it, a step budget in steps.
+    bar = TqdmProgress(disable=not main_rank, units={TRAIN_STAGE: SECONDS} if args.minutes is not None else None)
     began = time.monotonic()
     try:
         model = train(args.target_video, args.name, preset=args.preset, steps=args.steps, minutes=args.minutes,
@@ -142,13 +154,11 @@ def _cmd_serve(args) -> int:
 
 def _cmd_transfer(args) -> int:
     from .gan.infer import transfer
-    from .pose.normalize import NormalizeOptions
     from .progress import TqdmProgress
 
-    options = NormalizeOptions(scale=args.scale, offset_x=args.offset_x, offset_y=args.offset_y, mirror=args.mirror)
     bar = TqdmProgress()
     try:
-        result = transfer(args.source_video, args.model, args.output, normalize=not args.no_normalize, options=options,
+        result = transfer(args.source_video, args.model, args.output, normalization=_normalization(args),
                           smoothing=args.smoothing, face=not args.no_face, start=args.start, end=args.end,
                           progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile)
     finally:
@@ -187,6 +197,7 @@ def _cmd_report(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edn", description="Everybody Dance Now motion transfer: poses, training, transfer.")
+    parser.add_argument("--verbose", action="store_true", help="show MediaPipe's native logging (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
 
@@ -227,7 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("source", type=Path)
     normalize.add_argument("--target", type=Path, required=True, help="the target subject's pose file")
     normalize.add_argument("-o", "--output", type=Path, required=True)
-    normalize.add_argument("--no-auto", action="store_true", help="skip the automatic mapping; apply only the overrides")
     _normalize_args(normalize)
     normalize.set_defaults(func=_cmd_normalize)
 
@@ -273,8 +283,6 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--model", required=True, help="a trained target's name (or its folder)")
     use.add_argument("-o", "--output", type=Path, required=True,
                      help="folder for the frames (NNNNNN.png, numbered by source frame), result.mp4 and edn_result.json")
-    use.add_argument("--no-normalize", action="store_true",
-                     help="skip the automatic mapping to the target's size and floor; only fit the frame and apply the overrides")
     _normalize_args(use)
     use.add_argument("--smoothing", type=float, default=1.0, help="temporal smoothing of the source poses: 0 = off, 1 = default")
     use.add_argument("--no-face", action="store_true", help="skip the face refinement")
@@ -306,9 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .pose.landmarker import quiet_native_logs
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        # The server keeps native logs: hiding them redirects the whole process's stderr for a moment.
+        with quiet_native_logs(not args.verbose and args.command != "serve"):
+            return args.func(args)
     except EdnError as exc:
         print(f"edn: error: {exc}", file=sys.stderr)
         return 2

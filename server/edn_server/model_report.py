@@ -17,12 +17,11 @@ from typing import Any
 from .atomic import atomic_file
 from .config import data_dir
 from .errors import BAD_MODEL, BAD_PARAMS, OUTPUT_UNWRITABLE, EdnError
+from .names import LOSSES_FILE, LOSSES_JSON, METRICS_FILE, SAMPLES_FILE
 from .registry import find_model, read_model_info
 
-LOSSES_PNG = "losses.png"  # gan.reports.LOSSES_FILE
-LOSSES_JSON = "losses.json"  # gan.reports.LOSSES_JSON
-SAMPLES_GLOB = "samples*.png"  # gan.reports.SAMPLES_FILE, plus any numbered grids a run keeps
-METRICS_FILE = "metrics.json"
+LOSSES_PNG = LOSSES_FILE
+SAMPLES_GLOB = SAMPLES_FILE.replace(".png", "*.png")  # plus any numbered grids a run keeps
 METRIC_ROWS = (("body_ssim", "Body SSIM", "higher is better"), ("body_psnr", "Body PSNR (dB)", "higher is better"),
                ("face_ssim", "Face SSIM", "higher is better"), ("pose_distance", "Pose distance (px)", "lower is better"),
                ("missed_detections", "Missed detections", "frames, lower is better"), ("lpips", "LPIPS", "lower is better"))

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .errors import CANCELLED, EdnError
+from .names import BYTES, stage_family, stage_unit
 
 
 class Progress(Protocol):
@@ -22,12 +23,14 @@ def check_cancelled(cancelled: Callable[[], bool] | None) -> None:
 
 
 class TqdmProgress:
-    """A Progress that draws one tqdm bar per stage on stderr."""
+    """A Progress that draws one tqdm bar per stage on stderr, in the unit the stage counts
+    (names.stage_unit; `units` overrides it per stage, e.g. a training run on a time budget counts s)."""
 
-    def __init__(self, disable: bool = False):
+    def __init__(self, disable: bool = False, units: dict[str, str] | None = None):
         self._bar = None
         self._stage = None
         self._disable = disable
+        self._units = units or {}
 
     def __call__(self, done: int, total: int, stage: str) -> None:
         from tqdm import tqdm
@@ -35,7 +38,9 @@ class TqdmProgress:
         if stage != self._stage:
             self.close()
             self._stage = stage
-            self._bar = tqdm(total=total, desc=stage, unit="frame", disable=self._disable, leave=True)
+            unit = self._units.get(stage_family(stage)) or stage_unit(stage)
+            self._bar = tqdm(total=total, desc=stage, unit=unit, unit_scale=unit == BYTES, unit_divisor=1024,
+                             disable=self._disable, leave=True)
         self._bar.total = total
         self._bar.update(done - self._bar.n)  # update() throttles redraws; setting n + refresh() would not
 

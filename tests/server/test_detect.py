@@ -264,6 +264,18 @@ def test_second_call_reads_the_cache_instead_of_detecting(lite):
 # --- CLI ----------------------------------------------------------------------------------------------
 
 
+def test_cli_hides_mediapipes_native_logging_unless_verbose(tmp_path, lite, capfd):
+    """MediaPipe prints ~50 lines on stderr's file descriptor while a landmarker starts; the command line
+    shows them only with --verbose, and its own report still reaches the user."""
+    args = ["pose", "extract", str(shared_clip(SUBJECT4)), "-o", str(tmp_path / "x.npz"), "--end", "3",
+            "--model-path", str(lite), "--no-cache"]
+    assert cli.main(args) == 0
+    quiet = capfd.readouterr()
+    assert "person found in" in quiet.out and "Sparsity" not in quiet.err and "XNNPACK" not in quiet.err, quiet.err
+    assert cli.main(["--verbose", *args]) == 0
+    assert "Sparsity tensors" in capfd.readouterr().err
+
+
 def test_cli_extract_writes_a_pose_file_with_the_documented_keys(tmp_path, lite, capsys, monkeypatch):
     monkeypatch.setenv("EDN_POSE_MODELS", str(lite.parent))  # the named variant found the way a user's setup would
     out = tmp_path / "x.npz"

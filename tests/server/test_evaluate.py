@@ -13,8 +13,8 @@ from edn_server.errors import BAD_PARAMS, MEDIA_NOT_FOUND, MODEL_NOT_FOUND, EdnE
 from edn_server.gan.evaluate import PSNR_CAP_DB, FrameScores, evaluate
 from edn_server.gan.labels import model_keypoints
 from edn_server.gan.model_io import load_trained_model
-from edn_server.gan.pose_probe import PoseProbe
 from edn_server.pose.detect import extract_poses
+from edn_server.pose.probe import PoseProbe
 from transfer_helpers import TARGET_CLIP, save_tiny_model
 
 METRIC_KEYS = ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections")

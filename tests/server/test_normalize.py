@@ -269,3 +269,20 @@ def test_real_sources_land_on_the_target_floor_at_the_target_size(subject4_stats
     for depth in (got.ankle_far_y, got.ankle_close_y):
         assert got.height_at(depth) == pytest.approx(target.height_at(depth), rel=0.05)
     assert got.hip_x == pytest.approx(target.hip_x, abs=1.0)
+
+
+def test_job_params_carry_the_normalization_options_as_one_value():
+    """The HTTP field names and bounds are what they were; the value the job gets is NormalizeOptions itself."""
+    import pydantic
+    from edn_server.service.job_kinds.pose import PreviewParams
+    from edn_server.service.job_kinds.transfer import TransferParams
+
+    given = {"auto": False, "scale": 1.5, "offset_x": -3, "offset_y": 4, "mirror": True}
+    for params in (TransferParams.model_validate({"model": "m", "normalization": given}),
+                   PreviewParams.model_validate({"target_model": "m", "normalization": given})):
+        assert params.normalization == NormalizeOptions(auto=False, scale=1.5, offset_x=-3.0, offset_y=4.0, mirror=True)
+        assert params.model_dump(mode="json")["normalization"] == given
+    for bad in ({"scale": 0}, {"scale": 10.5}, {"shift": 1}):
+        with pytest.raises(pydantic.ValidationError) as err:
+            TransferParams.model_validate({"model": "m", "normalization": bad})
+        assert err.value.errors()[0]["loc"][0] == "normalization"

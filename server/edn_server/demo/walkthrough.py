@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdnError
+from ..names import SECONDS, TRAIN_STAGE
 from ..progress import TqdmProgress
 
 PANEL_HEIGHT = 256
@@ -39,8 +40,8 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 def side_by_side_rows(source_path: Path, normalized, frames_dir: Path, start: int = 0):
     """Yield (source frame | normalized label | generated frame) images, one per source frame."""
-    from ..gan.infer import frame_name
     from ..media import iter_frames, probe
+    from ..names import frame_name
     from ..pose.render import render_label
 
     info = probe(source_path)
@@ -101,7 +102,7 @@ def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
         print(f"Reusing the trained model {name!r} (make demo RETRAIN=1 trains it again).", flush=True)
         return load_trained_model(name)
     print(f"Training {name!r} ({preset}) for {minutes:g} minutes…", flush=True)
-    bar = TqdmProgress()
+    bar = TqdmProgress(units={TRAIN_STAGE: SECONDS})  # a time budget: the bar counts its seconds
     try:
         return train(target, name, preset=preset, minutes=minutes, resume=(folder / "training").exists(), progress=bar)
     finally:
@@ -163,7 +164,8 @@ def run_blender_walkthrough(source: Path, model: str, out: Path, frames: int | N
 
 def run(out: Path, source: Path | None, target: Path | None, preset: str, minutes: float, retrain: bool,
         max_frames: int | None, quick: bool, blender: bool) -> None:
-    from ..gan.infer import POSES, transfer
+    from ..gan.infer import transfer
+    from ..names import RESULT_POSES
     from ..pose.models import ensure_pose_model
     from ..pose.sequence import PoseSequence
 
@@ -200,7 +202,7 @@ def run(out: Path, source: Path | None, target: Path | None, preset: str, minute
         print(f"transfer: {result.frames} frames at {result.fps_generated:.1f} frames/s (generation) → {frames_dir}",
               flush=True)
 
-    normalized = PoseSequence.load(frames_dir / POSES)
+    normalized = PoseSequence.load(frames_dir / RESULT_POSES)
     rows = side_by_side_rows(source, normalized, frames_dir)
     write_side_by_side(rows, out / "side_by_side.mp4", normalized.fps, len(normalized), out / "contact_sheet.png")
     print(f"done in {time.monotonic() - started:.0f} s: see {out}/ (side_by_side.mp4, contact_sheet.png, "
@@ -210,9 +212,9 @@ def run(out: Path, source: Path | None, target: Path | None, preset: str, minute
 def newest_result_dir(folder: Path) -> Path:
     """The folder of the latest finished transfer under `folder` (each job writes its own subfolder,
     and writes its manifest last)."""
-    from ..gan.infer import MANIFEST
+    from ..names import RESULT_MANIFEST
 
-    manifests = sorted(folder.glob(f"*/{MANIFEST}"), key=lambda path: path.stat().st_mtime)
+    manifests = sorted(folder.glob(f"*/{RESULT_MANIFEST}"), key=lambda path: path.stat().st_mtime)
     if not manifests:
         raise EdnError("DEMO_FAILED", f"The Blender walkthrough finished but left no transfer result in {folder}.")
     return manifests[-1].parent
@@ -229,10 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=None, help="transfer at most this many source frames")
     parser.add_argument("--quick", action="store_true", help="short, small samples (for tests)")
     parser.add_argument("--no-blender", action="store_true", help="skip the headless Blender walkthrough")
+    parser.add_argument("--verbose", action="store_true", help="show MediaPipe's native logging (hidden by default)")
     args = parser.parse_args(argv)
+    from ..pose.landmarker import quiet_native_logs
+
     try:
-        run(args.out, args.source, args.target, args.preset, args.minutes, args.retrain, args.max_frames,
-            args.quick, not args.no_blender)
+        with quiet_native_logs(not args.verbose):
+            run(args.out, args.source, args.target, args.preset, args.minutes, args.retrain, args.max_frames,
+                args.quick, not args.no_blender)
     except EdnError as exc:
         print(f"edn demo: error: {exc}", file=sys.stderr)
         return 2

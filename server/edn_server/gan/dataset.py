@@ -1,6 +1,6 @@
 """The training data of one target video at one resolution, built once and memory-mapped.
 
-Built from: poses (full model, cached by extract_poses) -> smoothing -> per frame, the frame
+Built from: poses (pose.pipeline: detected, cached, smoothed) -> per frame, the frame
 resized to (w, h) with area interpolation, the label drawn at (w, h) from the keypoints (gan.labels)
 and the face box in model pixels. Stored under `data_dir()/cache/datasets/<key>/` as uint8 .npy
 files (frames, labels), boxes and masks, with meta.json (stats, sizes) and the smoothed poses.
@@ -24,17 +24,17 @@ from .. import media as media_io
 from ..atomic import atomic_dir
 from ..config import data_dir
 from ..errors import BAD_PARAMS, NO_PERSON, EdnError
-from ..pose.detect import extract_poses
+from ..names import DATASET_STAGE
 from ..pose.normalize import PoseStats
+from ..pose.pipeline import pose_sequence
 from ..pose.sequence import PoseSequence
-from ..pose.smooth import smooth_poses
 from ..progress import Progress, check_cancelled, no_progress
 from .face import FaceBox, face_box
 from .labels import model_keypoints, render_model_label
 
 # Bump when the stored data for the same inputs changes (resizing, label drawing, boxes).
 DATASET_VERSION = 1
-STAGE = "dataset"
+STAGE = DATASET_STAGE
 _FILES = ("frames.npy", "labels.npy", "boxes.npy", "has_box.npy", "usable.npy", "meta.json", "poses.npz")
 
 
@@ -178,8 +178,7 @@ def build_dataset(video: str | os.PathLike, size: tuple[int, int], face_side: in
         progress(len(data), len(data), STAGE)
         return data
 
-    poses = smooth_poses(extract_poses(info.path, model=pose_model, start=start, end=end, progress=progress, cancelled=cancelled),
-                         strength=smoothing)
+    poses = pose_sequence(info.path, start, end, smoothing=smoothing, model=pose_model, progress=progress, cancelled=cancelled)
     if poses.detected.sum() < 2:
         raise EdnError(NO_PERSON, f"A person was found in only {int(poses.detected.sum())} of frames [{start}, {end}) of {info.path}; "
                                   "training needs a clip where the target is visible in most frames.")

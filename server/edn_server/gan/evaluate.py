@@ -32,11 +32,11 @@ import numpy as np
 
 from ..atomic import atomic_file
 from ..errors import BAD_PARAMS, EdnError
+from ..names import EVALUATE_STAGE, MEDIAN_STAGE
 from ..progress import Progress, check_cancelled, no_progress
 from .face import face_box
 from .labels import model_keypoints
 from .metrics import SSIM_WINDOW, body_box, crop_box, pose_distance, psnr, ssim
-from .pose_probe import PoseProbe
 from .sequence_generator import SequenceGenerator, pick_device
 
 if TYPE_CHECKING:
@@ -47,8 +47,7 @@ if TYPE_CHECKING:
 BASELINES = (None, "median")
 MEDIAN_FRAMES = 64
 PSNR_CAP_DB = 100.0
-STAGE = "evaluate"
-MEDIAN_STAGE = "median baseline"
+STAGE = EVALUATE_STAGE
 LPIPS_REASON = ("LPIPS needs ImageNet-trained AlexNet or VGG16 weights plus its calibrated linear layers; edn neither "
                 "ships nor downloads them, so it is not computed")
 METRICS = ("body_ssim", "body_psnr", "face_ssim", "pose_distance")
@@ -106,9 +105,9 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     Raises EdnError (MODEL_NOT_FOUND, media errors, BAD_RANGE, BAD_PARAMS, NO_PERSON, CANCELLED);
     on error nothing is written."""
     from .. import media as media_io
-    from ..pose.detect import extract_poses
     from ..pose.models import ensure_pose_model
-    from ..pose.smooth import smooth_poses
+    from ..pose.pipeline import pose_sequence
+    from ..pose.probe import PoseProbe
     from .infer import resolve_model
 
     started = time.perf_counter()
@@ -125,8 +124,8 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     start, end = media_io.check_range(info, start, end)
     config = trained.config
     # The poses go through what the training data went through: same detector, same smoothing.
-    poses = smooth_poses(extract_poses(info.path, model=config.pose_model, start=start, end=end, progress=progress,
-                                       cancelled=cancelled), strength=config.smoothing)
+    poses = pose_sequence(info.path, start, end, smoothing=config.smoothing, model=config.pose_model, progress=progress,
+                          cancelled=cancelled)
     keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
     usable = poses.usable
     resize = _resizer(trained.resolution)

@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import math
 import os
 import re
 import time
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from ..atomic import atomic_file
 from ..errors import BAD_PARAMS, OUTPUT_UNWRITABLE, EdnError
+from ..names import COMPILE_STAGE, FRAME_NAME, GENERATE_STAGE, RESULT_MANIFEST, RESULT_PENDING, RESULT_POSES, RESULT_VIDEO, frame_name
 from ..progress import Progress, check_cancelled, no_progress
 from .compiled import compile_wanted
 from .frame_writer import FrameWriter
@@ -51,14 +51,9 @@ if TYPE_CHECKING:
     from ..pose.sequence import PoseSequence
     from .model_io import TrainedModel
 
-MANIFEST = "edn_result.json"
-PENDING = ".edn_result.pending.json"
-VIDEO = "result.mp4"
-POSES = "edn_poses.npz"
+MANIFEST, PENDING, VIDEO, POSES = RESULT_MANIFEST, RESULT_PENDING, RESULT_VIDEO, RESULT_POSES
 MANIFEST_VERSION = 1
-STAGE = "generate frames"
-COMPILE_STAGE = "compile the generator"
-_FRAME_NAME = re.compile(r"^\d{6,}\.png$")
+STAGE = GENERATE_STAGE
 _FRAME_TEMP = re.compile(r"^\.\d{6,}\..*\.part\.png$")  # atomic_file's temp names for our frames
 
 
@@ -71,10 +66,6 @@ class TransferResult:
     seconds: float  # the whole call, pose extraction included
     normalized_poses_path: Path
     compiled: bool = False  # the networks ran through torch.compile
-
-
-def frame_name(index: int) -> str:
-    return f"{index:06d}.png"
 
 
 def resolve_model(model: str | os.PathLike | TrainedModel, device: str | torch.device | None = None) -> TrainedModel:
@@ -90,8 +81,7 @@ def transfer(
     source_video: str | os.PathLike,
     model: str | TrainedModel,
     out_dir: str | os.PathLike,
-    normalize: bool = True,
-    options: NormalizeOptions | None = None,
+    normalization: NormalizeOptions | None = None,
     smoothing: float = 1.0,
     face: bool = True,
     start: int = 0,
@@ -104,26 +94,27 @@ def transfer(
     compile: str = "auto",
 ) -> TransferResult:
     """Generate the target subject dancing the moves of frames [start, end) of `source_video`
-    into `out_dir` (see the module docstring for its layout). `options` carries the user's scale,
-    offsets and mirror; `normalize=False` skips the automatic mapping and fits the source frame
-    into the target's. Raises EdnError (MODEL_NOT_FOUND, media errors, BAD_RANGE, BAD_PARAMS,
+    into `out_dir` (see the module docstring for its layout). `normalization` carries the user's
+    scale, offsets and mirror; with its `auto` off the automatic mapping is skipped and the source
+    frame is fitted into the target's. Raises EdnError (MODEL_NOT_FOUND, media errors, BAD_RANGE, BAD_PARAMS,
     NO_PERSON, NO_ANKLES, CANCELLED); on any error nothing from this run is left in `out_dir`."""
     from .. import media as media_io
-    from ..pose.detect import extract_poses
+    from ..pose.normalize import NormalizeOptions
+    from ..pose.pipeline import pose_sequence
 
     started = time.perf_counter()
     progress = progress or no_progress
     out_dir = Path(out_dir).expanduser()
-    _check_params(out_dir, smoothing, options)
+    _check_output(out_dir)
+    normalization = normalization or NormalizeOptions()
     if device is not None:
         device = pick_device(device)
     trained = resolve_model(model, device)
     info = media_io.probe(source_video)
     start, end = media_io.check_range(info, start, end)
 
-    options = effective_options(normalize, options)
-    source = extract_poses(info.path, model=pose_model, start=start, end=end, progress=progress, cancelled=cancelled)
-    poses = prepare_poses(source, trained, options, smoothing, name=info.path.name)
+    poses = pose_sequence(info.path, start, end, smoothing=smoothing, target=trained.stats, normalization=normalization,
+                          model=pose_model, progress=progress, cancelled=cancelled)
     check_cancelled(cancelled)
 
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
@@ -142,7 +133,7 @@ def transfer(
     try:
         generation_s = _generate(engine, poses, trained, out_dir, names, write_video, info.fps, progress, cancelled, written)
         poses.save(out_dir / POSES)
-        _write_json(out_dir / MANIFEST, _manifest(names, info, start, end, trained, normalize, options, smoothing, face, write_video))
+        _write_json(out_dir / MANIFEST, _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video))
     except BaseException:
         # only what this run wrote: a same-named file it had not reached yet is left alone
         _remove_listed(out_dir, [p.name for p in written] + ours[len(names):])
@@ -155,24 +146,6 @@ def transfer(
     return TransferResult(frames=len(names), out_dir=out_dir, video_path=out_dir / VIDEO if write_video else None,
                           fps_generated=len(names) / max(generation_s, 1e-9), seconds=time.perf_counter() - started,
                           normalized_poses_path=out_dir / POSES, compiled=engine.compiled)
-
-
-def effective_options(normalize: bool, options: NormalizeOptions | None) -> NormalizeOptions:
-    """The user's overrides, with the automatic mapping on only when `normalize` (and options.auto) ask for it."""
-    from ..pose.normalize import NormalizeOptions
-
-    options = options or NormalizeOptions()
-    return dataclasses.replace(options, auto=bool(normalize and options.auto))
-
-
-def prepare_poses(source: PoseSequence, trained: TrainedModel, options: NormalizeOptions, smoothing: float,
-                  name: str = "the source clip") -> PoseSequence:
-    """Smoothed source poses mapped into the target's frame (pixels of trained.stats.frame_size)."""
-    from ..pose.normalize import normalize_poses
-    from ..pose.smooth import smooth_poses
-
-    smoothed = smooth_poses(source, strength=smoothing)
-    return normalize_poses(smoothed, trained.stats, options, source_name=name)
 
 
 def _generate(engine: SequenceGenerator, poses: PoseSequence, trained: TrainedModel, out_dir: Path, names: list[str],
@@ -197,13 +170,9 @@ def _generate(engine: SequenceGenerator, poses: PoseSequence, trained: TrainedMo
     return time.perf_counter() - started
 
 
-def _check_params(out_dir: Path, smoothing: float, options: NormalizeOptions | None) -> None:
+def _check_output(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise EdnError(BAD_PARAMS, f"Output {out_dir} is a file; transfer writes a folder of frames. Choose a folder path.")
-    if not (isinstance(smoothing, int | float) and math.isfinite(smoothing) and smoothing >= 0):
-        raise EdnError(BAD_PARAMS, f"Smoothing {smoothing} is invalid: use 0 (off), 1 (default) or a larger positive number.")
-    if options is not None:
-        options.validate()
 
 
 def _clear_previous_results(out_dir: Path) -> None:
@@ -226,7 +195,7 @@ def _remove_listed(out_dir: Path, names: list[str]) -> None:
     for name in names:
         path = out_dir / name
         # only plain names we could have written: a damaged manifest must not reach outside the folder
-        if path.name == name and (_FRAME_NAME.match(name) or name in (VIDEO, POSES, MANIFEST)) and not path.is_dir():
+        if path.name == name and (FRAME_NAME.match(name) or name in (VIDEO, POSES, MANIFEST)) and not path.is_dir():
             path.unlink(missing_ok=True)
 
 
@@ -243,7 +212,7 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=1))
 
 
-def _manifest(names, info, start, end, trained, normalize, options, smoothing, face, write_video) -> dict:
+def _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video) -> dict:
     used_face = bool(face and trained.face_generator is not None)
     return {
         "version": MANIFEST_VERSION,
@@ -257,8 +226,8 @@ def _manifest(names, info, start, end, trained, normalize, options, smoothing, f
         "source_range": [start, end],
         "video": VIDEO if write_video else None,
         "poses": POSES,
-        "normalize": normalize,
-        "normalize_options": dataclasses.asdict(options),
+        "normalize": normalization.auto,
+        "normalize_options": dataclasses.asdict(normalization),
         "smoothing": smoothing,
         "face_refined": used_face,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

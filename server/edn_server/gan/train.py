@@ -31,6 +31,7 @@ from .. import media as media_io
 from .. import registry
 from ..config import data_dir
 from ..errors import BAD_CHECKPOINT, BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
+from ..names import SAMPLES_FILE
 from ..progress import Progress, no_progress
 from . import distributed
 from .checkpoint import (
@@ -51,7 +52,7 @@ from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
 from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, plain, set_lr
 from .train_config import STAGE_LABELS, STAGES, face_side_for_height, preset_config
-from .training_review import SAMPLES_FILE, training_samples, write_losses, write_png
+from .training_review import training_samples, write_losses, write_png
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0  # at most one sample grid and loss plot per minute, and one at the end

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from ..errors import BAD_PARAMS, EdnError
+from ..names import TRAIN_STAGE, sub_stage
 from .configs import DictConfig, DiscriminatorConfig, FaceGeneratorConfig, GeneratorConfig
 from .face import SIDE_MULTIPLE, face_side
 from .losses import LossWeights
@@ -19,7 +20,7 @@ from .weight_init import INIT_SCHEMES
 PRESETS = ("preview", "paper", "tiny")
 AMP_MODES = ("bf16", "off")
 STAGES = ("body", "local", "face")
-STAGE_LABELS = {"body": "train: body", "local": "train: local", "face": "train: face"}
+STAGE_LABELS = {stage: sub_stage(TRAIN_STAGE, stage) for stage in STAGES}  # "train: body"...
 
 BUDGET_HELP = (
     "--steps / --minutes bound the whole run; stage 1 (body) gets the rest after the local-enhancer "

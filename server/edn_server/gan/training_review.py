@@ -11,14 +11,12 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_file
+from ..names import LOSSES_FILE, LOSSES_JSON
 from .dataset import TrainingData
 from .steps import plain, refine_faces
 
 log = logging.getLogger(__name__)
 
-SAMPLES_FILE = "samples.png"
-LOSSES_FILE = "losses.png"
-LOSSES_JSON = "losses.json"
 
 
 def to_image(t: torch.Tensor) -> np.ndarray:

@@ -20,9 +20,11 @@ import numpy as np
 
 from .. import media as media_io
 from ..config import pose_cache_dir
-from ..errors import BAD_PARAMS, NO_PERSON, POSE_MODEL_INVALID, POSE_MODEL_MISSING, EdnError
+from ..errors import BAD_PARAMS, NO_PERSON, POSE_MODEL_MISSING, EdnError
+from ..names import DETECT_STAGE
 from ..progress import Progress, check_cancelled, no_progress
 from .gaps import describe_gaps, fill_short_gaps
+from .landmarker import Landmarker, to_mp_image
 from .landmarks import HIPS, NUM_LANDMARKS
 from .sequence import PoseSequence
 
@@ -32,7 +34,7 @@ __all__ = ["DetectOptions", "EXTRACTION_VERSION", "choose_person", "describe_gap
 # entries are then ignored instead of served.
 EXTRACTION_VERSION = 1
 MODEL_VARIANTS = ("lite", "full", "heavy")
-STAGE = "detect poses"
+STAGE = DETECT_STAGE
 log = logging.getLogger(__name__)
 
 
@@ -77,6 +79,10 @@ class DetectOptions:
     def gap_frames(self, fps: float) -> int:
         """The longest run of frames that gap filling interpolates."""
         return int(self.max_gap_s * fps + 1e-6)
+
+    def landmarker_settings(self) -> dict:
+        names = ("num_poses", "min_detection_confidence", "min_presence_confidence", "min_tracking_confidence")
+        return {name: getattr(self, name) for name in names}
 
     def cache_fields(self) -> dict:
         fields = dataclasses.asdict(self)
@@ -173,51 +179,25 @@ def _ensure_model(variant: str, progress: Progress) -> Path:
     return Path(ensure_pose_model(variant, progress=progress))
 
 
-def _open_landmarker(model_file: Path, options: DetectOptions):
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    settings = vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(model_file)),
-        running_mode=vision.RunningMode.VIDEO,
-        num_poses=options.num_poses,
-        min_pose_detection_confidence=options.min_detection_confidence,
-        min_pose_presence_confidence=options.min_presence_confidence,
-        min_tracking_confidence=options.min_tracking_confidence,
-    )
-    try:
-        return vision.PoseLandmarker.create_from_options(settings)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise EdnError(
-            POSE_MODEL_INVALID,
-            f"Pose model {model_file} could not be loaded ({exc}). Fetch a good copy with `edn pose model`, "
-            "or pass a valid PoseLandmarker .task file.",
-        ) from exc
-
-
 def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, options: DetectOptions,
             progress: Progress, cancelled: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray]:
     total = end - start
     keypoints = np.zeros((total, NUM_LANDMARKS, 4), dtype=np.float32)
     detected = np.zeros(total, dtype=bool)
-    to_pixels = np.array([info.size[0], info.size[1], 1.0, 1.0], dtype=np.float32)
     previous: np.ndarray | None = None
     previous_frame = -1
     # Within this many frames of the last detection a far-away candidate is another person, not a move.
     memory = max(1, round(options.track_memory_s * info.fps))
     last_ms = -1
     # The copy into a MediaPipe image happens in the decode thread too, off the detector's path.
-    frames = media_io.iter_frames(info, start, end, prefetch=options.prefetch, transform=_to_mp_image)
-    with _open_landmarker(model_file, options) as landmarker, contextlib.closing(frames):
+    with Landmarker(model_file, **options.landmarker_settings()) as landmarker, contextlib.closing(
+            media_io.iter_frames(info, start, end, prefetch=options.prefetch, transform=to_mp_image)) as frames:
         for i, image in enumerate(frames):
             check_cancelled(cancelled)
             # VIDEO mode needs strictly increasing timestamps; rounding could repeat one above 1000 fps.
             last_ms = max(last_ms + 1, round((start + i) * 1000.0 / info.fps))
-            result = landmarker.detect_for_video(image, last_ms)
-            if result.pose_landmarks:
-                candidates = [
-                    np.array([(p.x, p.y, p.z, p.visibility or 0.0) for p in person], dtype=np.float32) * to_pixels
-                    for person in result.pose_landmarks
-                ]
+            candidates = landmarker.detect(image, last_ms)
+            if candidates:
                 jump_limit = options.max_jump if i - previous_frame <= memory else None
                 chosen = choose_person(candidates, previous, jump_limit)
                 if chosen is not None:
@@ -226,12 +206,6 @@ def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, op
                     detected[i] = True
             progress(i + 1, total, STAGE)
     return keypoints, detected
-
-
-def _to_mp_image(rgb: np.ndarray):
-    import mediapipe as mp
-
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
 
 
 def _box(points: np.ndarray) -> tuple[float, float, float, float]:

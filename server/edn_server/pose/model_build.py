@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import POSE_MODEL_MISSING, EdnError
+from ..names import BUILD_STAGE
 from ..progress import Progress, no_progress
 
 MEDIAPIPE_WHEEL_SPEC = "mediapipe==0.10.21"
@@ -31,7 +32,7 @@ BUNDLE_DETECTOR = "pose_detector.tflite"
 BUNDLE_LANDMARKS = "pose_landmarks_detector.tflite"
 LANDMARK_OUTPUTS = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4")
 FETCH_TIMEOUT_S = 900
-STAGE = "build pose model"
+STAGE = BUILD_STAGE
 
 _NATIVE_VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 

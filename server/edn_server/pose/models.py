@@ -20,6 +20,7 @@ from pathlib import Path
 from ..atomic import atomic_file
 from ..config import user_cache_dir
 from ..errors import BAD_PARAMS, POSE_MODEL_INVALID, POSE_MODEL_MISSING, EdnError
+from ..names import DOWNLOAD_STAGE
 from ..progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 VARIANTS = ("lite", "full", "heavy")
 DEFAULT_URL_BASE = "https://storage.googleapis.com/mediapipe-models/pose_landmarker"
 DOWNLOAD_TIMEOUT_S = 5.0  # machines without internet must fall through quickly
-DOWNLOAD_STAGE = "download pose model"
 BUNDLE_MEMBERS = ("pose_detector.tflite", "pose_landmarks_detector.tflite")
 
 # sha256 of the bundles re-built from registry packages (../shared/models/README.md). They are not
@@ -85,7 +85,6 @@ def load_check(path: str | os.PathLike, label: str | None = None) -> Path:
     label = label or str(path)
     if not path.is_file():
         raise EdnError(POSE_MODEL_MISSING, f"The pose model {label} does not exist; check the path or run `edn pose model`.")
-    fix = "delete it and run `edn pose model` to fetch a good copy"
     try:
         with zipfile.ZipFile(path) as bundle:
             missing = [name for name in BUNDLE_MEMBERS if name not in bundle.namelist()]
@@ -93,42 +92,11 @@ def load_check(path: str | os.PathLike, label: str | None = None) -> Path:
         missing = list(BUNDLE_MEMBERS)
     if missing:
         raise EdnError(POSE_MODEL_INVALID, f"The pose model {label} is not a PoseLandmarker bundle (a .task zip holding "
-                                           f"{' and '.join(BUNDLE_MEMBERS)}); {fix}.")
-    import mediapipe as mp
-    import numpy as np
-    from mediapipe.tasks.python.core.base_options import BaseOptions
-    from mediapipe.tasks.python.vision import PoseLandmarker, PoseLandmarkerOptions, RunningMode
+                                           f"{' and '.join(BUNDLE_MEMBERS)}); delete it and run `edn pose model` to fetch a good copy.")
+    from .landmarker import check_loads
 
-    options = PoseLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(path)), running_mode=RunningMode.IMAGE)
-    # Creating the graph does not look inside the detector; one run on a blank frame does (~20 ms).
-    blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
-    try:
-        landmarker = PoseLandmarker.create_from_options(options)
-    except (RuntimeError, ValueError) as exc:
-        raise EdnError(POSE_MODEL_INVALID, f"MediaPipe cannot load the pose model {label} ({_one_line(exc)}); {fix}.") from exc
-    try:
-        landmarker.detect(blank)
-    except (RuntimeError, ValueError) as exc:
-        raise EdnError(POSE_MODEL_INVALID, f"MediaPipe cannot run the pose model {label} ({_one_line(exc)}); {fix}.") from exc
-    finally:
-        close_landmarker(landmarker)
+    check_loads(path, label)
     return path
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
-
-
-def close_landmarker(landmarker) -> None:
-    """Close a PoseLandmarker even after a failed run. mediapipe 1.2.3's close() re-raises the graph's
-    earlier error and leaves the object half-open; its __del__ then calls into a shut-down
-    dispatcher later (a hang inside pytest, a TypeError at exit), so finish the close by hand."""
-    try:
-        landmarker.close()
-    except RuntimeError:
-        landmarker._handle = None
-        landmarker._dispatcher.close()
-        landmarker._lib.close()
 
 
 def _cache_entry_ok(path: Path) -> bool:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Gt, Le
 
 from ..errors import BAD_PARAMS, NO_ANKLES, EdnError
 from .landmarks import ANKLES, HIPS, MIRROR, NOSE
@@ -37,14 +39,19 @@ SCALE_EXTRAPOLATION = (-1.0, 2.0)  # u beyond the measured range: keep the scale
 
 @dataclasses.dataclass(frozen=True)
 class NormalizeOptions:
-    """auto: the paper's mapping onto the target; off = only fit the source frame into the target's, uniformly.
+    """The one value normalization settings travel as, from a job's `normalization` params (the HTTP
+    service validates it as it is: the annotated bounds and no unknown fields) or the CLI to here.
+
+    auto: the paper's mapping onto the target; off = only fit the source frame into the target's, uniformly.
     scale: multiplies the size, about the feet (they stay on the floor).
     offset_x, offset_y: shift in target pixels (right, down).
     mirror: flip the motion left-right, about the dancer's own centre, swapping left and right limbs.
     """
 
+    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic when a job's params hold this type
+
     auto: bool = True
-    scale: float = 1.0
+    scale: Annotated[float, Gt(0), Le(10)] = 1.0
     offset_x: float = 0.0
     offset_y: float = 0.0
     mirror: bool = False
@@ -103,7 +110,7 @@ class PoseStats:
                 NO_ANKLES,
                 f"No frame of {name} shows the ankles clearly, so its floor and body height cannot be measured. "
                 "Use a clip where the whole body, feet included, is in frame, or turn automatic normalization off "
-                "(--no-auto, or the Auto toggle) and place the figure with scale and offsets.",
+                "(--no-normalize, or the Automatic Normalization toggle) and place the figure with scale and offsets.",
             )
         feet = floor[frames].astype(np.float64)
         heights = feet - seq.keypoints[frames, NOSE, 1].astype(np.float64)

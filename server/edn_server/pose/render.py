@@ -16,13 +16,14 @@ import numpy as np
 from ..atomic import atomic_dir
 from ..errors import BAD_PARAMS, NO_FRAMES, EdnError
 from ..media import VideoWriter
+from ..names import RENDER_STAGE, frame_name
 from ..progress import Progress, check_cancelled, no_progress
 from .landmarks import INDEX, NUM_LANDMARKS
 from .sequence import PoseSequence
 
 VISIBILITY_THRESHOLD = 0.3
 NECK = NUM_LANDMARKS  # a virtual point between the shoulders, appended while drawing
-STAGE = "render labels"
+STAGE = RENDER_STAGE
 _SUBPIXEL_BITS = 4
 _I = INDEX
 
@@ -172,6 +173,6 @@ def render_sequence(seq: PoseSequence, output: str | os.PathLike, size: tuple[in
         return output
     with atomic_dir(output) as folder:
         for i, image in frames():
-            cv2.imwrite(str(folder / f"{seq.frame_start + i:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+            cv2.imwrite(str(folder / frame_name(seq.frame_start + i)), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_PNG_COMPRESSION, 1])
     return output

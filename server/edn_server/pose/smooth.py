@@ -57,8 +57,7 @@ def smooth_poses(seq: PoseSequence, strength: float | None = None, options: Smoo
     options = options or SmoothOptions()
     if strength is not None:
         options = dataclasses.replace(options, strength=strength)
-    if not math.isfinite(options.strength) or options.strength < 0:
-        raise EdnError(BAD_PARAMS, f"Smoothing strength {options.strength} is invalid: use 0 (off), 1 (default) or a larger positive number.")
+    check_strength(options.strength)
     keypoints = seq.keypoints.copy()
     sigma_still = _still_sigma(seq.fps, options)
     if sigma_still <= 0 or len(seq) < 2:
@@ -80,6 +79,11 @@ def smooth_poses(seq: PoseSequence, strength: float | None = None, options: Smoo
             keep = usable[part]
             keypoints[part][keep] = smoothed[keep_from:keep_to][keep]
     return seq.replace(keypoints=keypoints.astype(np.float32))
+
+
+def check_strength(strength: float) -> None:
+    if not (isinstance(strength, int | float) and math.isfinite(strength) and strength >= 0):
+        raise EdnError(BAD_PARAMS, f"Smoothing strength {strength} is invalid: use 0 (off), 1 (default) or a larger positive number.")
 
 
 def _smooth_stretch(seq: PoseSequence, weights: np.ndarray, sigma_still: float, radius: int, torso: float,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 from pathlib import Path
 
 from ..errors import CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
 from ..gan.device import is_out_of_memory, release_cached_memory
+from ..names import SETUP_STAGES, stage_family
 from . import job_table as js
 from .job_contract import JobContext, JobKind, JobKinds, media_from_stored
 from .job_table import JobStore
@@ -20,6 +22,8 @@ from .job_table import JobStore
 log = logging.getLogger("edn.scheduler")
 
 PROGRESS_WRITE_INTERVAL_S = 0.2
+STRICT_STAGES_ENV = "EDN_STRICT_STAGES"  # "1": a stage name a kind did not declare raises (set by the tests)
+_unknown_stages_logged: set[tuple[str, str]] = set()
 IDLE_POLL_S = 1.0
 
 CANCELLED_ERROR = EdnError(CANCELLED, "The job was cancelled; nothing half-written was kept.").to_dict()
@@ -36,10 +40,15 @@ def free_model_memory() -> None:
 
 class _ProgressReporter:
     """Turns a kind's per-stage (done, total, stage) calls into overall progress + ETA in the store,
-    at most every PROGRESS_WRITE_INTERVAL_S, and raises CANCELLED once a cancel was asked for."""
+    at most every PROGRESS_WRITE_INTERVAL_S, and raises CANCELLED once a cancel was asked for.
+
+    A stage counts with its weight among the kind's `stages`; a part of one ("train: body") counts
+    as that stage. A once-per-machine setup stage (names.SETUP_STAGES) leaves the overall progress
+    where it was. Any other stage name is a bug in the kind: with EDN_STRICT_STAGES=1 (the tests)
+    it raises; otherwise it is logged once and its own fraction is shown as the overall progress."""
 
     def __init__(self, store: JobStore, job_id: str, kind: JobKind, stop: threading.Event):
-        self._store, self._job_id, self._stop = store, job_id, stop
+        self._store, self._job_id, self._kind, self._stop = store, job_id, kind, stop
         weights = dict(kind.stages)
         total = sum(weights.values()) or 1.0
         self._before: dict[str, float] = {}
@@ -51,22 +60,35 @@ class _ProgressReporter:
         self._started = time.monotonic()
         self._last_write = 0.0
         self._last_stage: str | None = None
+        self._overall = 0.0
 
     def __call__(self, done: int, total: int, stage: str) -> None:
         if self._stop.is_set():
             raise EdnError(CANCELLED, CANCELLED_ERROR["message"])
         fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
-        if stage in self._weight:
-            overall = self._before[stage] + self._weight[stage] * fraction
-        else:
-            overall = fraction
+        weighted = stage if stage in self._weight else stage_family(stage)
+        if weighted in self._weight:
+            self._overall = self._before[weighted] + self._weight[weighted] * fraction
+        elif stage not in SETUP_STAGES:
+            if self._weight:
+                self._unknown_stage(stage)
+            self._overall = fraction
         now = time.monotonic()
         if stage == self._last_stage and now - self._last_write < PROGRESS_WRITE_INTERVAL_S and done < total:
             return
-        elapsed = now - self._started
+        overall, elapsed = self._overall, now - self._started
         eta = elapsed * (1.0 - overall) / overall if overall > 0.01 and elapsed > 0.5 else None
         self._store.set_progress(self._job_id, round(overall, 4), stage, None if eta is None else round(eta, 1))
         self._last_write, self._last_stage = now, stage
+
+    def _unknown_stage(self, stage: str) -> None:
+        message = (f"job kind {self._kind.name!r} reported stage {stage!r}, which is not among its stages "
+                   f"({', '.join(self._weight)}); add it to the kind's `stages`")
+        if os.environ.get(STRICT_STAGES_ENV) == "1":
+            raise LookupError(message)
+        if (self._kind.name, stage) not in _unknown_stages_logged:
+            _unknown_stages_logged.add((self._kind.name, stage))
+            log.warning("%s; its own fraction is shown as the job's progress", message)
 
 
 class Scheduler:

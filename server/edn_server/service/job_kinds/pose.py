@@ -8,18 +8,32 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from ... import registry
 from ...atomic import atomic_dir
 from ...config import data_dir
 from ...errors import BAD_PARAMS, MEDIA_UNREADABLE, EdnError
-from ...pose.detect import STAGE as DETECT_STAGE
+from ...names import (
+    DETECT_STAGE,
+    FRAME_PATTERN,
+    LABELS_DIR,
+    LABELS_VIDEO,
+    NORMALIZE_STAGE,
+    NORMALIZED_POSES_FILE,
+    POSES_FILE,
+    RENDER_STAGE,
+    frame_name,
+)
+from ...pose.normalize import NormalizeOptions
 from ...progress import check_cancelled
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
 
-RENDER_STAGE = "render labels"
-NORMALIZE_STAGE = "smooth and normalize"
+
+def normalization_field():
+    return Field(default_factory=NormalizeOptions, description="the paper's ankle-based mapping into the target's frame "
+                                                               "(auto), plus the user's scale, offset_x/offset_y (target "
+                                                               "pixels) and mirror")
 
 
 class ExtractParams(OutputParams):
@@ -28,22 +42,11 @@ class ExtractParams(OutputParams):
     use_cache: bool = Field(True, description="reuse poses extracted earlier from the same media, range and settings")
 
 
-class Normalization(BaseModel):
-    """The paper's ankle-based mapping into the target's frame, plus the user's slider overrides."""
-
-    model_config = ConfigDict(extra="forbid")
-    auto: bool = Field(True, description="apply the automatic scale and translation")
-    scale: float = Field(1.0, gt=0, le=10, description="multiplies the automatic scale")
-    offset_x: float = Field(0.0, description="shift right, in target pixels")
-    offset_y: float = Field(0.0, description="shift down, in target pixels")
-    mirror: bool = Field(False, description="mirror the motion left-right")
-
-
 class PreviewParams(ExtractParams):
     target_poses: str | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
     target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
     target_model: str | None = Field(None, description="name of a trained model whose saved statistics to use (GET /v1/models)")
-    normalization: Normalization = Field(default_factory=Normalization)
+    normalization: NormalizeOptions = normalization_field()
     smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
     video: bool = Field(True, description="also write labels.mp4")
 
@@ -56,26 +59,29 @@ class PreviewParams(ExtractParams):
         return self
 
 
-def _extract(ctx: JobContext, params: ExtractParams):
-    from ...pose.detect import DetectOptions, extract_poses
+def _poses(ctx: JobContext, params: ExtractParams, **refine):
+    """The media's poses through the pose pipeline: as detected, or refined as `refine` says."""
+    from ...pose.detect import DetectOptions
+    from ...pose.pipeline import pose_sequence
 
     media = ctx.media
-    return extract_poses(media.path, model=params.model, start=media.start, end=media.end, fps=media.fps,
-                         progress=ctx.progress, cancelled=ctx.cancelled, use_cache=params.use_cache,
-                         options=DetectOptions(num_poses=params.num_poses))
+    return pose_sequence(media.path, media.start, media.end, fps=media.fps, model=params.model, use_cache=params.use_cache,
+                         detect=DetectOptions(num_poses=params.num_poses), progress=ctx.progress, cancelled=ctx.cancelled,
+                         **{"smoothing": 0.0, **refine})
 
 
-def _summary(seq) -> dict:
-    from ...pose.detect import describe_gaps
+def _summary(seq, size: tuple[int, int]) -> dict:
+    """What detection found; `size` is the source frame's (a normalized sequence has the target's)."""
+    from ...pose.gaps import describe_gaps
 
     return {"frames": len(seq), "detected": int(seq.detected.sum()), "interpolated": int((seq.interpolated & ~seq.detected).sum()),
-            "frame_start": seq.frame_start, "fps": seq.fps, "size": list(seq.size), "report": describe_gaps(seq)}
+            "frame_start": seq.frame_start, "fps": seq.fps, "size": list(size), "report": describe_gaps(seq)}
 
 
 def run_extract(ctx: JobContext) -> dict:
-    seq = _extract(ctx, ctx.params)
-    poses = seq.save(ctx.output_dir / "poses.npz")
-    return {"poses": str(poses), "files": [str(poses)], **_summary(seq)}
+    seq = _poses(ctx, ctx.params)
+    poses = seq.save(ctx.output_dir / POSES_FILE)
+    return {"poses": str(poses), "files": [str(poses)], **_summary(seq, seq.size)}
 
 
 def target_stats(params: PreviewParams):
@@ -116,14 +122,14 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
 
     width, height = seq.size
     blank = np.zeros((height, width, 3), np.uint8)
-    video = out / "labels.mp4" if with_video else None
+    video = out / LABELS_VIDEO if with_video else None
     writer = VideoWriter(video, seq.fps, seq.size) if with_video else None
     try:
-        with atomic_dir(out / "labels") as tmp:
+        with atomic_dir(out / LABELS_DIR) as tmp:
             for index in range(len(seq)):
                 check_cancelled(ctx.cancelled)
                 image = render_label(seq.keypoints[index], seq.size) if seq.usable[index] else blank
-                name = tmp / f"{seq.frame_start + index:06d}.png"
+                name = tmp / frame_name(seq.frame_start + index)
                 if not cv2.imwrite(str(name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
                     raise EdnError(MEDIA_UNREADABLE, f"Could not write {name}: is the disk full or the folder read-only? "
                                                      "Free space or choose another output_dir.")
@@ -136,25 +142,17 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
     finally:
         if writer is not None:
             writer.close(keep=False)
-    return out / "labels", video
+    return out / LABELS_DIR, video
 
 
 def run_preview(ctx: JobContext) -> dict:
-    from ...pose.normalize import NormalizeOptions, normalize_poses
-    from ...pose.smooth import smooth_poses
-
     params: PreviewParams = ctx.params
-    source = _extract(ctx, params)
-    ctx.progress(0, 1, NORMALIZE_STAGE)
-    smoothed = smooth_poses(source, strength=params.smooth) if params.smooth > 0 else source
-    normalized = normalize_poses(smoothed, target_stats(params), NormalizeOptions(**params.normalization.model_dump()),
-                                 source_name=ctx.media.path.name)
-    ctx.progress(1, 1, NORMALIZE_STAGE)
+    normalized = _poses(ctx, params, smoothing=params.smooth, target=target_stats(params), normalization=params.normalization)
     frames_dir, video = _render_labels(ctx, normalized, ctx.output_dir, params.video)
-    poses = normalized.save(ctx.output_dir / "normalized_poses.npz")
+    poses = normalized.save(ctx.output_dir / NORMALIZED_POSES_FILE)
     return {"frames_dir": str(frames_dir), "frame_count": len(normalized), "first_frame": normalized.frame_start,
-            "frame_pattern": "{:06d}.png", "video": str(video) if video else None, "poses": str(poses),
-            "size": list(normalized.size), "fps": normalized.fps, "source": _summary(source)}
+            "frame_pattern": FRAME_PATTERN, "video": str(video) if video else None, "poses": str(poses),
+            "size": list(normalized.size), "fps": normalized.fps, "source": _summary(normalized, ctx.media.info.size)}
 
 
 EXTRACT_POSES = JobKind(

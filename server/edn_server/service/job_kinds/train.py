@@ -17,17 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ... import registry
 from ...config import data_dir
 from ...errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
-from ...pose.detect import STAGE as DETECT_STAGE
+from ...names import DATASET_STAGE, DETECT_STAGE, LOSSES_FILE, SAMPLES_FILE, TRAIN_STAGE, stage_family
 from ..job_contract import FieldError, JobContext, JobKind, ResolvedMedia
 
-DATASET_STAGE = "dataset"  # gan.dataset.STAGE (not imported: it pulls in torch)
-TRAINING = "train"  # never reported by name: see _job_progress
 PREPARE_WEIGHTS = ((DETECT_STAGE, 0.10), (DATASET_STAGE, 0.05))
 TRAINING_WEIGHT = 0.85
 MAX_STEPS = 2_000_000
 MAX_MINUTES = 14 * 24 * 60.0
 OWNER_FILE = "train_owner.json"  # in the job's folder: this job created the model folder
-PROGRESS_SCALE = 100_000
 
 
 class TrainParams(BaseModel):
@@ -72,21 +69,15 @@ def validate_train(media: ResolvedMedia | None, params: TrainParams) -> None:
 
 
 def _job_progress(ctx: JobContext):
-    """train reports each training stage as (steps or seconds of the whole run, its total) under
-    the stage's label ('train: body'...). The scheduler takes a stage it has no weight for as overall
-    progress, so those calls are turned into overall progress here. A cancel is left to train's own
-    check before the next step, which writes the checkpoint that lets the job resume."""
-    prepared = sum(w for _, w in PREPARE_WEIGHTS) / (sum(w for _, w in PREPARE_WEIGHTS) + TRAINING_WEIGHT)
+    """train reports each training stage under its label ('train: body'...), which the scheduler
+    counts as the weighted `train` stage. A cancel is left to train's own check before the next
+    step, which writes the checkpoint that lets the job resume."""
 
     def report(done: int, total: int, stage: str) -> None:
-        if not stage.startswith(f"{TRAINING}:"):
-            ctx.progress(done, total, stage)
-            return
-        fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
         try:
-            ctx.progress(round((prepared + (1.0 - prepared) * fraction) * PROGRESS_SCALE), PROGRESS_SCALE, stage)
+            ctx.progress(done, total, stage)
         except EdnError as exc:
-            if exc.code != CANCELLED:
+            if exc.code != CANCELLED or stage_family(stage) != TRAIN_STAGE:
                 raise
 
     return report
@@ -105,8 +96,6 @@ def _checkpoint_step(checkpoint: Path) -> int | None:
 
 
 def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
-    from ...gan.training_review import LOSSES_FILE, SAMPLES_FILE
-
     samples = folder / SAMPLES_FILE
     files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, LOSSES_FILE)]
     return {
@@ -142,6 +131,6 @@ def run_train(ctx: JobContext) -> dict:
 
 TRAIN = JobKind(
     name="train", params=TrainParams, run=run_train, validate=validate_train, heavy=True, resumable=True,
-    stages=(*PREPARE_WEIGHTS, (TRAINING, TRAINING_WEIGHT)),
+    stages=(*PREPARE_WEIGHTS, (TRAIN_STAGE, TRAINING_WEIGHT)),
     summary="train a target subject's pose-to-video GAN from a video of them",
 )

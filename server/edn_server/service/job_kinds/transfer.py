@@ -10,21 +10,25 @@ from pydantic import Field
 from ... import registry
 from ...config import data_dir
 from ...errors import EdnError
-from ...pose.detect import STAGE as DETECT_STAGE
+from ...names import (
+    COMPILE_STAGE,
+    DETECT_STAGE,
+    EVALUATE_STAGE,
+    FRAME_PATTERN,
+    GENERATE_STAGE,
+    MEDIAN_STAGE,
+    METRICS_FILE,
+    NORMALIZE_STAGE,
+    RESULT_MANIFEST,
+)
+from ...pose.normalize import NormalizeOptions
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
-from .pose import Normalization
-
-GENERATE_STAGE = "generate frames"  # gan.infer.STAGE
-COMPILE_STAGE = "compile the generator"  # gan.infer.COMPILE_STAGE
-EVALUATE_STAGE = "evaluate"  # gan.evaluate.STAGE
-MEDIAN_STAGE = "median baseline"  # gan.evaluate.MEDIAN_STAGE
-FRAME_PATTERN = "{:06d}.png"  # gan.infer.frame_name
-METRICS_FILE = "metrics.json"
+from .pose import normalization_field
 
 
 class TransferParams(OutputParams):
     model: str = Field(..., description="name of a trained target model (GET /v1/models)")
-    normalization: Normalization = Field(default_factory=Normalization)
+    normalization: NormalizeOptions = normalization_field()
     smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
     face: bool = Field(True, description="refine the face with the model's face GAN")
     pose_model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant for the source poses")
@@ -52,15 +56,13 @@ def validate_uses_model(media: ResolvedMedia | None, params: TransferParams | Ev
 
 
 def run_transfer(ctx: JobContext) -> dict:
-    from ...gan.infer import MANIFEST, resolve_model, transfer
-    from ...pose.normalize import NormalizeOptions
+    from ...gan.infer import resolve_model, transfer
 
     params: TransferParams = ctx.params
     media = ctx.media
     out = Path(params.output_dir) if params.output_dir else ctx.work_dir / "frames"
     trained = resolve_model(params.model)
-    result = transfer(media.path, trained, out, normalize=params.normalization.auto,
-                      options=NormalizeOptions(**params.normalization.model_dump()), smoothing=params.smooth,
+    result = transfer(media.path, trained, out, normalization=params.normalization, smoothing=params.smooth,
                       face=params.face, start=media.start, end=media.end, pose_model=params.pose_model,
                       progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video, compile=params.compile)
     return {
@@ -70,7 +72,7 @@ def run_transfer(ctx: JobContext) -> dict:
         "video": str(result.video_path) if result.video_path else None, "size": list(trained.resolution),
         "fps": media.info.fps, "fps_generated": round(result.fps_generated, 2), "seconds": round(result.seconds, 2),
         "poses": str(result.normalized_poses_path), "compiled": result.compiled,
-        "files": [str(result.out_dir / MANIFEST), str(result.normalized_poses_path)],
+        "files": [str(result.out_dir / RESULT_MANIFEST), str(result.normalized_poses_path)],
     }
 
 
@@ -89,7 +91,7 @@ def run_eval(ctx: JobContext) -> dict:
 
 TRANSFER = JobKind(
     name="transfer", params=TransferParams, run=run_transfer, validate=validate_uses_model, heavy=True,
-    stages=((DETECT_STAGE, 0.4), (COMPILE_STAGE, 0.05), (GENERATE_STAGE, 0.55)),
+    stages=((DETECT_STAGE, 0.38), (NORMALIZE_STAGE, 0.02), (COMPILE_STAGE, 0.05), (GENERATE_STAGE, 0.55)),
     summary="transfer a source dancer's motion to a trained target: numbered PNG frames and result.mp4",
 )
 EVAL = JobKind(
