@@ -168,8 +168,11 @@ def jitter_factor(raw: PoseSequence, smooth: PoseSequence) -> float:
     return float(acc(raw) / acc(smooth))
 
 
-def peak_speed(seq: PoseSequence, joint: int) -> float:
-    return float(np.linalg.norm(np.diff(seq.keypoints[:, joint, :2], axis=0), axis=-1).max())
+def peak_speed(seq: PoseSequence, joint: int, span: int = 2) -> float:
+    """The joint's fastest travel over `span` frames, per frame. Over one frame the raw track's peak is
+    mostly that frame's jitter (which differs between CPUs' builds of the detector), not the motion."""
+    points = seq.keypoints[:, joint, :2]
+    return float(np.linalg.norm(points[span:] - points[:-span], axis=-1).max() / span)
 
 
 @pytest.fixture(scope="module")
@@ -190,5 +193,5 @@ def test_real_dance_keeps_wrist_peaks_and_loses_jitter(dance):
     smooth = smooth_poses(dance)
     assert jitter_factor(dance, smooth) > 2.0  # measured 2.8
     ratios = [peak_speed(smooth, j) / peak_speed(dance, j) for j in (LEFT_WRIST, RIGHT_WRIST)]
-    assert min(ratios) > 0.85, ratios  # measured 0.90 and 1.00
+    assert min(ratios) > 0.85, ratios  # measured 0.98 and 1.00
     assert smooth.keypoints.dtype == np.float32 and np.isfinite(smooth.keypoints).all()
