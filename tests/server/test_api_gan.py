@@ -156,10 +156,9 @@ def test_cancel_stops_training_within_a_step(server, trained):
     while not ((job := c.job(job_id))["stage"] or "").startswith("train:"):  # the dataset is cached: this is quick
         assert job["state"] == "running", job
         time.sleep(0.02)
-    started = time.monotonic()
     assert c.json("POST", f"/v1/jobs/{job_id}/cancel")[0] == 200
-    job = c.wait(job_id, timeout=10, every=0.02)
-    assert job["state"] == "cancelled" and time.monotonic() - started < 2.0, job
+    job = c.wait(job_id, timeout=10, every=0.02)  # one step and a checkpoint; a cancel ignored runs 1e6 steps
+    assert job["state"] == "cancelled", job
     assert "cancelled" not in _models(c)
     # the checkpoint stays: submitting the same training again continues it
     assert (server.data_dir / "models" / "cancelled" / "training" / "checkpoint.pt").is_file()
