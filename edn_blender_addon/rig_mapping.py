@@ -47,11 +47,13 @@ class PointSource:
 @dataclasses.dataclass(frozen=True)
 class RigMapping:
     """landmark name → alternatives, the first whose bone the rig has wins. `anchor` is a bone every
-    rig of this kind has; the name prefix it carries in a rig ("mixamorig:", "ORG-") is applied to all."""
+    rig of this kind has; the name prefix it carries in a rig ("mixamorig:", "ORG-") is applied to all.
+    `prefix` fixes the prefix instead (a generated Rigify rig through its DEF- bones rather than ORG-)."""
 
     name: str
     points: Mapping[str, tuple[PointSource, ...]]
     anchor: str = ""
+    prefix: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +175,14 @@ BUILT_IN = (
 )
 
 
+def built_in(name: str) -> RigMapping:
+    """The built-in mapping called `name` (one of BUILT_IN's names)."""
+    found = [mapping for mapping in BUILT_IN if mapping.name == name]
+    if not found:
+        raise RigMappingError(f"There is no built-in mapping '{name}'; choose one of {', '.join(m.name for m in BUILT_IN)}.")
+    return found[0]
+
+
 def custom_mapping(entries: Iterable[tuple[str, str, str, float]]) -> RigMapping:
     """A mapping from (landmark, bone, HEAD or TAIL, along) rows, as the sidebar edits it. Landmarks
     it leaves out are never visible; the shoulders, hips and ankles must be given."""
@@ -191,8 +201,8 @@ def custom_mapping(entries: Iterable[tuple[str, str, str, float]]) -> RigMapping
 
 def _prefixes(mapping: RigMapping, bones: set[str]) -> list[str]:
     """Name prefixes under which the rig has the mapping's anchor bone, plain names first."""
-    if not mapping.anchor:
-        return [""]
+    if mapping.prefix is not None or not mapping.anchor:
+        return [mapping.prefix or ""]
     found = {bone[: -len(mapping.anchor)] for bone in bones if bone.endswith(mapping.anchor)}
     preferred = ["", "ORG-", "DEF-"]
     return [p for p in preferred if p in found] + sorted(found - set(preferred)) or [""]
