@@ -201,43 +201,47 @@ def test_a_generated_rigify_rig_is_sampled_through_its_controls(empty_scene, rig
     assert np.abs(by_org.keypoints[:, 11:29, :2] - by_def.keypoints[:, 11:29, :2]).max() < 3
 
 
-BVH = """HIERARCHY
-ROOT Hips
-{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
-"""
+def _limb(names: tuple[str, str, str], offsets) -> tuple:
+    return (names[0], offsets[0], [(names[1], offsets[1], [(names[2], offsets[2], [])])])
 
 
-def _bvh_joint(name: str, offset, children: str, depth: int) -> str:
+# joint, offset from its parent, children: Y up, facing +Z, CMU-style names (as many mocap BVH files have).
+BVH_SKELETON = ("Hips", (0, 1.0, 0), [
+    ("Spine", (0, 0.1, 0), [
+        ("Neck", (0, 0.4, 0), [("Head", (0, 0.1, 0), [])]),
+        _limb(("LeftArm", "LeftForeArm", "LeftHand"), [(0.18, 0.3, 0), (0, -0.28, 0), (0, -0.25, 0)]),
+        _limb(("RightArm", "RightForeArm", "RightHand"), [(-0.18, 0.3, 0), (0, -0.28, 0), (0, -0.25, 0)]),
+    ]),
+    _limb(("LeftUpLeg", "LeftLeg", "LeftFoot"), [(0.1, -0.05, 0), (0, -0.43, 0), (0, -0.42, 0)]),
+    _limb(("RightUpLeg", "RightLeg", "RightFoot"), [(-0.1, -0.05, 0), (0, -0.43, 0), (0, -0.42, 0)]),
+])
+
+
+def _bvh_hierarchy(joint, order: list[str], depth: int = 0) -> str:
+    name, offset, children = joint
     pad = "  " * depth
-    body = children or f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET 0 {-0.1 if 'Foot' not in name else 0} {0.1 if 'Foot' in name else 0}\n{pad}  }}\n"
-    return (f"{pad}JOINT {name}\n{pad}{{\n{pad}  OFFSET {offset[0]} {offset[1]} {offset[2]}\n"
-            f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n{body}{pad}}}\n")
+    order.append(name)
+    channels = "6 Xposition Yposition Zposition" if depth == 0 else "3"
+    text = (f"{pad}{'ROOT' if depth == 0 else 'JOINT'} {name}\n{pad}{{\n{pad}  OFFSET {' '.join(map(str, offset))}\n"
+            f"{pad}  CHANNELS {channels} Zrotation Xrotation Yrotation\n")
+    for child in children:
+        text += _bvh_hierarchy(child, order, depth + 1)
+    if not children:  # a leaf ends in an End Site: feet point forwards, the rest carry on their way
+        end = (0, 0, 0.12) if "Foot" in name else tuple(0.4 * v for v in offset)
+        text += f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {' '.join(map(str, end))}\n{pad}  }}\n"
+    return text + f"{pad}}}\n"
 
 
 def write_bvh(path, left_arm_z_degrees: list[float]) -> None:
-    """A small BVH (Y up, facing +Z; CMU-style names) whose left arm rises sideways frame by frame."""
-    def chain(names, offsets, depth):
-        text = ""
-        for name, offset in reversed(list(zip(names, offsets, strict=True))):
-            text = _bvh_joint(name, offset, text, depth + names.index(name))
-        return text
-
-    spine = _bvh_joint("Spine", (0, 0.1, 0), _bvh_joint("Neck", (0, 0.4, 0), _bvh_joint("Head", (0, 0.1, 0), "", 3), 2)
-                       + chain(["LeftArm", "LeftForeArm", "LeftHand"], [(0.18, 0.3, 0), (0, -0.28, 0), (0, -0.25, 0)], 2)
-                       + chain(["RightArm", "RightForeArm", "RightHand"], [(-0.18, 0.3, 0), (0, -0.28, 0), (0, -0.25, 0)], 2), 1)
-    legs = (chain(["LeftUpLeg", "LeftLeg", "LeftFoot"], [(0.1, -0.05, 0), (0, -0.43, 0), (0, -0.42, 0)], 1)
-            + chain(["RightUpLeg", "RightLeg", "RightFoot"], [(-0.1, -0.05, 0), (0, -0.43, 0), (0, -0.42, 0)], 1))
-    channels = 6 + 3 * 15  # the root, then 15 joints
-    left_arm = 6 + 3 * 3  # Hips, Spine, Neck, Head come first: the left arm's Zrotation
-    lines = []
+    """A small BVH whose left arm rises sideways (about Z), one frame per angle."""
+    order: list[str] = []
+    hierarchy = _bvh_hierarchy(BVH_SKELETON, order)
+    frames = []
     for degrees in left_arm_z_degrees:
-        values = [0.0] * channels
-        values[1] = 1.0
-        values[left_arm] = degrees
-        lines.append(" ".join(f"{v:g}" for v in values))
-    path.write_text(BVH + spine + legs + f"}}\nMOTION\nFrames: {len(lines)}\nFrame Time: 0.0416667\n" + "\n".join(lines) + "\n")
+        values = [0.0, 1.0, 0.0] + [0.0] * (3 * len(order))
+        values[3 + 3 * order.index("LeftArm")] = degrees
+        frames.append(" ".join(f"{v:g}" for v in values))
+    path.write_text(f"HIERARCHY\n{hierarchy}MOTION\nFrames: {len(frames)}\nFrame Time: 0.0416667\n" + "\n".join(frames) + "\n")
 
 
 def test_bvh_imported_with_blenders_importer_maps_and_projects(empty_scene, tmp_path):
