@@ -1,7 +1,7 @@
 """The add-on keeps copies of a few server facts, since it may import nothing outside Blender's Python:
 the job states, the image suffixes a folder is read by and the order its images are read in, the pose
-landmarks and the pose file's keys and types. Each copy
-is pinned here to the server's own, so a change on either side fails until both agree."""
+landmarks and the pose file's keys and types. Each copy is pinned here to the server's own, so a change
+on either side fails until both agree."""
 from __future__ import annotations
 
 import sys
