@@ -36,13 +36,18 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="edn-ble
 _PURE_PACKAGE = "edn_addon_pure"
 
 
-def pure(name: str):
-    """An add-on module that must not need bpy, imported without the package's __init__ (which does)."""
+def addon_module(name: str):
+    """An add-on module imported on its own, without the package's __init__ (which registers classes)."""
     if _PURE_PACKAGE not in sys.modules:
         package = types.ModuleType(_PURE_PACKAGE)
         package.__path__ = [str(ADDON_DIR)]
         sys.modules[_PURE_PACKAGE] = package
-    module = importlib.import_module(f"{_PURE_PACKAGE}.{name}")
+    return importlib.import_module(f"{_PURE_PACKAGE}.{name}")
+
+
+def pure(name: str):
+    """An add-on module that must not need bpy, imported without the package's __init__ (which does)."""
+    module = addon_module(name)
     assert "bpy" not in getattr(module, "__dict__", {}), f"{name} imports bpy"
     return module
 

@@ -1,6 +1,7 @@
 """The add-on keeps copies of a few server facts, since it may import nothing outside Blender's Python:
-the job states, the image suffixes a folder is read by and the order its images are read in. Each copy
-is pinned here to the server's own, so a change on either side fails until both agree."""
+the job states, the image suffixes a folder is read by and the order its images are read in, the pose
+landmarks and the pose file's keys and types. Each copy is pinned here to the server's own, so a change
+on either side fails until both agree."""
 from __future__ import annotations
 
 import sys
@@ -10,10 +11,14 @@ from addon_helpers import ROOT, pure
 
 sys.path.insert(0, str(ROOT / "server"))  # this checkout's server; `make test-addon` sets no PYTHONPATH
 
+import numpy as np  # noqa: E402
 from edn_server import media  # noqa: E402
+from edn_server.pose import landmarks  # noqa: E402
+from edn_server.pose.sequence import PoseSequence  # noqa: E402
 from edn_server.service import job_table  # noqa: E402
 
 js = pure("jobstate")
+pf = pure("pose_file")
 
 # No two names tie in either order (a tie would leave the order to the file system); they mix numbers
 # that sort differently as text, letter case, every suffix in upper and lower case, and non-images.
@@ -44,3 +49,21 @@ def test_a_folder_of_images_is_read_in_the_servers_order(tmp_path):
 def test_the_sort_key_is_the_servers():
     for name in NAMES:
         assert js.natural_key(name) == media._natural_key(Path(name)), name
+
+
+def test_landmarks_are_the_servers():
+    assert pf.LANDMARK_NAMES == landmarks.NAMES
+
+
+def test_the_pose_file_is_the_servers_byte_for_byte_in_keys_and_types(tmp_path):
+    rng = np.random.default_rng(3)
+    keypoints = rng.uniform(0, 500, (5, 33, 4)).astype(np.float32)
+    detected, interpolated = np.array([1, 1, 0, 1, 0], bool), np.array([0, 0, 1, 0, 0], bool)
+    ours = pf.save_poses(pf.PoseData(keypoints, detected, 29.97, (640, 480), interpolated, 12), tmp_path / "addon.npz")
+    theirs = PoseSequence(keypoints, detected, 29.97, (640, 480), interpolated, 12).save(tmp_path / "server.npz")
+    with np.load(ours) as a, np.load(theirs) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape and np.array_equal(a[key], b[key]), key
+    loaded = pf.load_poses(theirs)
+    assert loaded.size == (640, 480) and loaded.frame_start == 12 and np.array_equal(loaded.interpolated, interpolated)
