@@ -20,6 +20,7 @@ import pytest
 from conftest import shared_clip
 from edn_server.gan.train import train
 from edn_server.media import VideoWriter, iter_frames, probe
+from edn_server.names import COMPILE_STAGE, DETECT_STAGE, GENERATE_STAGE, NORMALIZE_STAGE
 
 TARGET_CLIP = "edn_subject4_train.mp4"
 SOURCE_CLIP = "mediapipe_pose_segmentation_dance.mp4"  # 102 frames; the demo uses the first FRAMES
@@ -88,10 +89,10 @@ def test_walkthrough_renders_the_transferred_motion_and_saves_the_blend(server, 
     statuses = [line.removeprefix("[demo-blender] ") for line in done.stdout.splitlines()
                 if line.startswith("[demo-blender] Transfer: ")]
     assert statuses and statuses[-1].startswith("Transfer: Done"), done.stdout[-3000:]
-    stage_order = ["detect poses", "generate frames"]
+    stage_order = [DETECT_STAGE, NORMALIZE_STAGE, COMPILE_STAGE, GENERATE_STAGE]  # a transfer's stages, in order
     seen = []
     for line in [s for s in statuses if not s.startswith("Transfer: Done")]:
-        running = re.fullmatch(r"Transfer: Running, (detect poses|generate frames), (\d+)%(, .+ left)?", line)
+        running = re.fullmatch(rf"Transfer: Running, ({'|'.join(stage_order)}), (\d+)%(, .+ left)?", line)
         assert running or re.fullmatch(r"Transfer: (Submitting|Queued|Running, \d+%)", line), line
         if running:
             seen.append(stage_order.index(running.group(1)))
