@@ -44,3 +44,21 @@ def test_a_folder_of_images_is_read_in_the_servers_order(tmp_path):
 def test_the_sort_key_is_the_servers():
     for name in NAMES:
         assert js.natural_key(name) == media._natural_key(Path(name)), name
+
+
+def test_error_codes_and_the_recorded_python_file_are_the_servers():
+    from edn_server import config, errors
+
+    messages, launcher = pure("messages"), pure("launcher")
+    for name in ("MODEL_EXISTS", "MODEL_NOT_FOUND", "NO_PERSON", "BAD_PARAMS", "BAD_CHECKPOINT", "UNDER_TRAINED"):
+        assert getattr(messages, name) == getattr(errors, name), name
+    assert launcher.SERVER_PYTHON_FILE == config.SERVER_PYTHON_FILE
+
+
+def test_a_python_recorded_by_the_server_is_found_by_the_add_on(tmp_path):
+    from edn_server import config
+
+    launcher = pure("launcher")
+    assert launcher.recorded_python(tmp_path) is None
+    config.record_python(tmp_path)
+    assert launcher.recorded_python(tmp_path) == sys.executable
