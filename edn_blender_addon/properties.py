@@ -61,7 +61,7 @@ class EDN_PG_job(bpy.types.PropertyGroup):
     timeline_start: IntProperty(name="Timeline Start")
     frame_count: IntProperty(name="Frames")
     target: StringProperty(name="Target")
-    output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH")
+    output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", options=strips.BLEND_RELATIVE_PATH)
     remote: BoolProperty(name="Remote", description="Submitted to a remote server: its frames are downloaded")
     result_strip: StringProperty(name="Result Strip")
     placed: BoolProperty(name="Placed", description="The result strip was added to the timeline")

@@ -73,8 +73,13 @@ def training_warning(info: dict) -> dict | None:
 
 
 def model_stats(data_dir: Path, name: str) -> dict:
-    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL)."""
-    return read_model_info(model_path(data_dir, name))["stats"]
+    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL). Only they are
+    needed (Preview Poses), so a model whose weights or config are unusable still previews."""
+    folder = model_path(data_dir, name)
+    stats = read_model_info(folder, complete=False).get("stats")
+    if not isinstance(stats, dict):
+        raise EdnError(BAD_MODEL, f"{folder / MODEL_FILE} lacks the target statistics; train the model again.")
+    return stats
 
 
 def model_path(data_dir: Path, name: str) -> Path:
