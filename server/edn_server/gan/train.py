@@ -161,7 +161,8 @@ class TrainingRun:
             raise EdnError(BAD_CHECKPOINT, f"There is no training of {self.name!r} to resume ({self.checkpoint} is missing); "
                                            "start it without --resume.")
         payload = read_checkpoint(self.checkpoint)
-        differences = flat_differences(self.config.to_dict(), payload["config"])
+        saved = {**payload["config"], "useful_steps": self.config.useful_steps}  # a warning's floor, not how it trains
+        differences = flat_differences(self.config.to_dict(), saved)
         saved_target = payload["extra"].get("target", {})
         differences += flat_differences({k: self.target[k] for k in ("hash", "start", "end")},  # the file may have moved
                                         {k: saved_target.get(k) for k in ("hash", "start", "end")})
