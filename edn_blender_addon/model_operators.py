@@ -28,35 +28,34 @@ def _train(op, context, resume: bool) -> set[str]:
                 lambda scene, out: jobstate.train_params(name, edn.quality_preset, edn.train_minutes, edn.pose_model, resume))
 
 
-class EDN_OT_train_target(bpy.types.Operator):
-    """Train a target model on the active strip (a video of the person who should dance)"""
+class _Training:
+    """What Train Target Model and Resume Training share (a mixin: Blender registers each operator on its own)."""
 
-    bl_idname = "edn.train_target"
-    bl_label = "Train Target Model"
     bl_options = {"REGISTER"}
+    resume = False
 
     @classmethod
     def poll(cls, context):
         return strip_poll(cls, context, need_model=False)
 
     def execute(self, context):
-        return _train(self, context, resume=False)
+        return _train(self, context, resume=self.resume)
 
 
-class EDN_OT_resume_training(bpy.types.Operator):
+class EDN_OT_train_target(_Training, bpy.types.Operator):
+    """Train a target model on the active strip (a video of the person who should dance)"""
+
+    bl_idname = "edn.train_target"
+    bl_label = "Train Target Model"
+
+
+class EDN_OT_resume_training(_Training, bpy.types.Operator):
     """Train the model named in Model Name for Time Budget more minutes, on the active strip (the clip it
     was trained on); it keeps its own quality and settings"""
 
     bl_idname = "edn.resume_training"
     bl_label = "Resume Training"
-    bl_options = {"REGISTER"}
-
-    @classmethod
-    def poll(cls, context):
-        return strip_poll(cls, context, need_model=False)
-
-    def execute(self, context):
-        return _train(self, context, resume=True)
+    resume = True
 
 
 class EDN_OT_delete_model(bpy.types.Operator):
