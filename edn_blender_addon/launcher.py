@@ -121,8 +121,8 @@ def _spawn(server: LocalServer) -> subprocess.Popen:
     python = Path(server.python).expanduser() if server.python else None
     if python is None or not python.is_file():
         raise ServerError(PYTHON_MISSING, f"No Python for the edn server at {server.python or '(not set)'}. Set Python in the "
-                                          "add-on preferences to the edn project's .venv/bin/python, or run `make setup` "
-                                          "(or `edn serve`) in the project once, so the add-on finds it.")
+                                          "add-on preferences to the edn project's .venv/bin/python (or set EDN_PYTHON), or "
+                                          "run `make setup` or `edn serve` in the project once, so the add-on finds it.")
     data_dir = Path(server.data_dir).expanduser()
     data_dir.mkdir(parents=True, exist_ok=True)
     Path(server.log_path).parent.mkdir(parents=True, exist_ok=True)
