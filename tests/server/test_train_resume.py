@@ -145,6 +145,12 @@ def test_paper_local_stage_starts_from_the_stage1_generator(clip):
     assert type(model.generator).__name__ == "LocalEnhancer" and model.resolution == (128, 64) == model.config.output_size
     assert model.face_side == 32 and model.info["steps"] == 4
 
+    # continued: the local stage (whose generator is the model's) and the face stage, not stage 1 again
+    seen = CancelAfter(10**6)
+    more = train(clip, "paper-small", preset="paper", steps=2, end=FRAMES, resume=True, progress=seen.progress)
+    assert more.info["steps"] == 6 and sorted(set(seen.stages)) == ["train: face", "train: local"]
+    assert type(more.generator).__name__ == "LocalEnhancer" and more.config == model.config
+
 
 def _after_calls(n: int):
     """cancelled() that turns true on its n-th call (once per step, before it; building a dataset calls it too)."""

@@ -203,9 +203,7 @@ class TrainingRun:
         else:
             position.total_steps = self.budget_steps or self.config.default_steps
             position.minutes = None
-            position.plan = self.config.stage_steps(position.total_steps)
-            if self.earlier is not None and "body" not in shares:
-                position.plan = {stage: position.plan[stage] for stage in shares}
+            position.plan = train_more.stage_steps(self.config, self.earlier, position.total_steps)
 
     # --- stages ----------------------------------------------------------------------------
     def _train_stages(self, payload: dict[str, Any] | None) -> TrainedModel:

@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from .. import registry
-from ..errors import BAD_CHECKPOINT, EdnError
+from ..errors import BAD_CHECKPOINT, BAD_PARAMS, EdnError
 from .checkpoint import flat_differences
 from .model_io import TrainedModel, load_trained_model
 from .steps import plain
@@ -47,6 +47,19 @@ def stage_shares(config: TrainConfig, earlier: dict[str, Any] | None) -> dict[st
         total = sum(shares.values())
         shares = {stage: share / total for stage, share in shares.items()}
     return shares
+
+
+def stage_steps(config: TrainConfig, earlier: dict[str, Any] | None, total: int) -> dict[str, int]:
+    """`total` steps split among the stages this run trains (each gets at least one)."""
+    shares = stage_shares(config, earlier)
+    if "body" in shares:
+        return config.stage_steps(total)
+    if total < len(shares):
+        raise EdnError(BAD_PARAMS, f"{total} training steps cannot cover the {len(shares)} stages {', '.join(shares)} "
+                                   f"that continue this model; use --steps {len(shares)} or more")
+    first, *rest = shares
+    steps = {stage: max(1, round(total * shares[stage])) for stage in rest}
+    return {first: total - sum(steps.values()), **steps}
 
 
 def seconds(earlier: dict[str, Any] | None) -> float:
