@@ -28,6 +28,7 @@ $(BPY42_STAMP):
 # A PoseLandmarker bundle in the user cache; copied from ../shared/models when it exists (saves a build).
 models: $(STAMP)
 	$(EDN) pose model --variant full $(if $(wildcard $(SHARED_MODELS)/*.task),--from-dir $(SHARED_MODELS),)
+	$(PY) -c "from edn_server.config import record_python; record_python()"  # the extension starts the server with it
 
 samples: setup
 	$(EDN) samples

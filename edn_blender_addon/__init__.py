@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, panels, poller, preferences, properties
+from . import model_operators, operators, panels, poller, preferences, properties
 
-_CLASSES = (*preferences.CLASSES, *properties.CLASSES, *operators.CLASSES, *panels.CLASSES)
+_CLASSES = (*preferences.CLASSES, *properties.CLASSES, *operators.CLASSES, *model_operators.CLASSES,
+            *panels.CLASSES)
 
 
 def register() -> None:

@@ -148,6 +148,9 @@ class EdnClient:
     def models(self) -> list[dict]:
         return list(self.request_json("GET", "/v1/models").get("models", []))
 
+    def delete_model(self, name: str) -> dict:
+        return self.request_json("DELETE", f"/v1/models/{urllib.parse.quote(name)}")
+
     def upload(self, path: str | os.PathLike, progress: Callable[[int, int], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> str:
         """Stream a file as the request body (never read whole into memory); returns its upload_id."""

@@ -6,7 +6,7 @@ import enum
 
 import bpy
 
-from . import jobstate
+from . import jobstate, messages
 from .client import ServerError
 
 RETRY_S = 3.0  # a server that did not answer is asked again after this long
@@ -33,15 +33,27 @@ def find_record(uid: str):
     return None, None
 
 
+WAITING = "waiting for the server"
+
+
+def where(record) -> messages.Where:
+    """The record's strip, model and frames, to word the server's messages in the timeline's terms."""
+    return messages.Where(strip=record.source_strip, model=record.target, media_first=record.media_first,
+                          timeline_start=record.timeline_start)
+
+
 def fail(scene, record, error: ServerError, state_name: str | None = None) -> None:
     if state_name:
         record.state = state_name
-    record.error_code, record.error_message = error.code, error.message
-    scene.edn.last_error = error.message
+    record.error_code = error.code
+    record.error_message = messages.for_blender(error.code, error.message, error.field, where(record))
+    scene.edn.last_error = record.error_message
 
 
 def waiting_for_server(record, error: ServerError) -> None:
-    record.stage = f"waiting for the server: {error.message}"
+    """The progress bar says it waits (its text is cut off beyond a few words); the note says why."""
+    record.stage = WAITING
+    record.note = error.message
 
 
 def copy_job(record, job: dict) -> None:
@@ -53,7 +65,11 @@ def copy_job(record, job: dict) -> None:
     record.eta_s = float(eta) if eta is not None else -1.0
     error = job.get("error") or {}
     if error:
-        record.error_code, record.error_message = str(error.get("code", "")), str(error.get("message", ""))
+        record.error_code = str(error.get("code", ""))
+        record.error_message = messages.for_blender(record.error_code, str(error.get("message", "")), error.get("field"),
+                                                    where(record))
+    warning = (job.get("result") or {}).get("warning") or {}  # e.g. an under-trained model: done, but say so
+    record.note = messages.for_blender(str(warning.get("code", "")), str(warning.get("message", ""))) if warning else ""
 
 
 def show_transfers(tracks) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from . import jobstate, result_placement
+from . import jobstate, model_list, result_placement
 from .client import ServerError
 from .connection import ServerSettings, client_for
 from .job_records import RETRY_S, TRANSIENT, Step, copy_job, fail, find_record, waiting_for_server
+from .messages import MODEL_EXISTS
 from .packing import UploadSource
 from .session import state
 
@@ -36,6 +37,8 @@ def submit(settings: ServerSettings, uid: str, kind: str, params: dict, media: d
             return
         if error is not None:
             fail(scene, record, error, jobstate.NOT_SENT)
+            if error.code == MODEL_EXISTS:
+                model_list.forget()  # our list missed that model: fetch it, so the sidebar offers Resume Training
             return
         record.job_id, record.state, record.stage = reply["id"], reply.get("state", jobstate.QUEUED), ""
         track.next_poll = 0.0

@@ -136,13 +136,6 @@ def first_free_channel(occupied: list[tuple[int, int, int]], above: int, start: 
     raise ValueError(f"every channel above {above} is taken between frames {start} and {end}")
 
 
-def result_strip_name(source: str, target: str, kind: str) -> str:
-    """'<source> > <target>' for transfers, '<source> poses' for previews; within Blender's 63-byte names."""
-    name = f"{source} poses" if kind == "preview_poses" else f"{source} > {target}"
-    encoded = name.encode()[:63]
-    return encoded.decode(errors="ignore")
-
-
 def output_folder_name(source: str, kind: str, when: float | None = None) -> str:
     """A fresh folder per job, readable in a file browser: '<source>-<kind>-<YYYYmmdd-HHMMSS>'."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("._") or "strip"
@@ -167,6 +160,7 @@ class MotionSettings:
     mirror: bool = False
     smoothing: float = 1.0
     face_refinement: bool = True
+    pose_model: str = "full"  # the PoseLandmarker variant: lite, full or heavy
 
     def normalization(self) -> dict:
         return {"auto": self.auto_normalize, "scale": self.scale, "offset_x": self.offset_x,
@@ -190,13 +184,15 @@ def _with_output(params: dict, output_dir: str | None) -> dict:
 def preview_params(settings: MotionSettings, model: str, output_dir: str | None) -> dict:
     """The server reads the target's statistics from the named model, as a transfer does."""
     return _with_output({"target_model": model, "normalization": settings.normalization(),
-                         "smooth": settings.smoothing}, output_dir)
+                         "smooth": settings.smoothing, "model": settings.pose_model}, output_dir)
 
 
 def transfer_params(settings: MotionSettings, model: str, output_dir: str | None) -> dict:
     return _with_output({"model": model, "normalization": settings.normalization(), "smooth": settings.smoothing,
-                         "face": settings.face_refinement}, output_dir)
+                         "face": settings.face_refinement, "pose_model": settings.pose_model}, output_dir)
 
 
-def train_params(name: str, preset: str, minutes: float) -> dict:
-    return {"name": name, "preset": preset, "minutes": float(minutes)}
+def train_params(name: str, preset: str, minutes: float, pose_model: str = "full", resume: bool = False) -> dict:
+    """`resume` continues the model of that name (the server keeps its own preset and settings)."""
+    params = {"name": name, "preset": preset, "minutes": float(minutes), "pose_model": pose_model}
+    return {**params, "resume": True} if resume else params

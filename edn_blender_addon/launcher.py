@@ -25,6 +25,7 @@ PYTHON_MISSING = "PYTHON_MISSING"
 
 PYTHON_ENV = "EDN_PYTHON"
 DISCOVERY_FILE = "server.json"
+SERVER_PYTHON_FILE = "server_python"  # edn_server.config's: every `edn serve` (and make setup) writes its Python there
 
 _start_lock = threading.Lock()
 _started: dict[str, subprocess.Popen] = {}  # data dir -> the server process this Blender started
@@ -64,6 +65,16 @@ def find_project_python(start: str | os.PathLike, env: dict | None = None) -> st
         if python.exists() and (folder / "server" / "edn_server").is_dir():
             return str(python)
     return None
+
+
+def recorded_python(data_dir: str | os.PathLike) -> str | None:
+    """The Python the last server on `data_dir` ran with (<data dir>/server_python), if it still exists:
+    a zip-installed extension finds no project .venv above itself, but this file once any server ran."""
+    try:
+        python = (Path(data_dir).expanduser() / SERVER_PYTHON_FILE).read_text().strip()
+    except OSError:
+        return None
+    return python if python and Path(python).is_file() else None
 
 
 def read_discovery(data_dir: str | os.PathLike) -> dict | None:
@@ -109,8 +120,9 @@ def _log_tail(path: str, lines: int = 15) -> str:
 def _spawn(server: LocalServer) -> subprocess.Popen:
     python = Path(server.python).expanduser() if server.python else None
     if python is None or not python.is_file():
-        raise ServerError(PYTHON_MISSING, f"No Python for the edn server at {server.python or '(not set)'}. Set it in the "
-                                          "add-on preferences (the project's .venv/bin/python), or set EDN_PYTHON.")
+        raise ServerError(PYTHON_MISSING, f"No Python for the edn server at {server.python or '(not set)'}. Set Python in the "
+                                          "add-on preferences to the edn project's .venv/bin/python (or set EDN_PYTHON), or "
+                                          "run `make setup` or `edn serve` in the project once, so the add-on finds it.")
     data_dir = Path(server.data_dir).expanduser()
     data_dir.mkdir(parents=True, exist_ok=True)
     Path(server.log_path).parent.mkdir(parents=True, exist_ok=True)

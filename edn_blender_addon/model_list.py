@@ -1,6 +1,9 @@
-"""The server's trained target models, for the sidebar's Target drop-down. No bpy."""
+"""The server's trained target models, for the sidebar's Target drop-down, and deleting one. No bpy."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from .client import ServerError
 from .connection import ServerSettings, client_for
 from .session import state
 
@@ -26,9 +29,27 @@ def refresh_when_needed(settings: ServerSettings) -> None:
 
 
 def forget() -> None:
-    """A model was trained: the list is stale."""
+    """A model was trained or deleted: the list is stale."""
     state.models_loaded = False
+
+
+def models() -> list[dict]:
+    """The server's list as last fetched: {name, info: {steps, training, preset...}, warning}."""
+    return list(state.models)
 
 
 def names() -> list[str]:
     return [m["name"] for m in state.models]
+
+
+def delete(settings: ServerSettings, name: str, on_done: Callable[[ServerError | None], None]) -> bool:
+    """Delete the model on the server in the background; `on_done(error)` runs on the main thread
+    after the list was dropped from here. False when a delete is already under way."""
+
+    def deleted(value, error) -> None:
+        if error is None:
+            state.models = [m for m in state.models if m.get("name") != name]
+            forget()
+        on_done(error)
+
+    return state.runner.start("delete model", lambda: client_for(settings, start=True).delete_model(name), deleted)

@@ -1,8 +1,8 @@
 """The user's actions. Each checks what it can on the main thread without I/O to the server, adds a
-job record to the scene and hands the HTTP to background calls (job_sync, model_list, server_status)."""
+job record to the scene and hands the HTTP to background calls (job_sync, model_list, server_status).
+Training and the model's own actions are in model_operators.py; they share `send` from here."""
 
 import os
-import re
 import uuid
 
 import bpy
@@ -21,7 +21,7 @@ def _scene(context):
     return strips.sequencer_scene(context)
 
 
-def _strip_poll(cls, context, need_model: bool) -> bool:
+def strip_poll(cls, context, need_model: bool) -> bool:
     scene = _scene(context)
     if scene is None:
         cls.poll_message_set("Open a scene in the Sequencer")
@@ -36,7 +36,7 @@ def _strip_poll(cls, context, need_model: bool) -> bool:
     return True
 
 
-def _connection_problem(op, context) -> bool:
+def connection_problem(op, context) -> bool:
     """Report a problem known without contacting the server; True when the operator must stop."""
     settings = server_settings(context)
     problem = settings_problem(settings)
@@ -58,27 +58,33 @@ def output_base(scene) -> str:
     return os.path.normpath(bpy.path.abspath(base))
 
 
-def _add_record(scene, kind: str, source: strips.StripMedia, target: str, output_dir: str, remote: bool):
+def _add_record(scene, kind: str, source: strips.StripMedia, target: str, output_dir: str, remote: bool, media: dict):
     record = scene.edn.jobs.add()
     record.uid, record.kind, record.state = uuid.uuid4().hex, kind, jobstate.SUBMITTING
     record.source_strip, record.source_channel = source.name, source.channel
     record.timeline_start, record.frame_count = source.shown.timeline_start, source.shown.count
-    record.target, record.output_dir, record.remote = target, output_dir, remote
+    record.media_first, record.still_frames = media["frame_start"], source.still_frames
+    record.target, record.remote = target, remote
+    record.output_dir = bpy.path.relpath(output_dir) if bpy.data.filepath else output_dir  # the project may move
     scene.edn.last_error = ""
     return record
 
 
-def _send(op, context, kind: str, target: str, make_params) -> set[str]:
+def report_error(op, scene, message: str) -> set[str]:
+    op.report({"ERROR"}, message)
+    scene.edn.last_error = message
+    return {"CANCELLED"}
+
+
+def send(op, context, kind: str, target: str, make_params) -> set[str]:
     """Shared by the strip operators: strip → media reference → record → background submit."""
     scene = _scene(context)
-    if _connection_problem(op, context):
+    if connection_problem(op, context):
         return {"CANCELLED"}
     try:
         source = strips.strip_media(scene, strips.active_strip(scene))
     except strips.StripProblem as exc:
-        op.report({"ERROR"}, str(exc))
-        scene.edn.last_error = str(exc)
-        return {"CANCELLED"}
+        return report_error(op, scene, str(exc))
     warning = strips.retiming_warning(strips.active_strip(scene))
     if warning:
         op.report({"WARNING"}, warning)
@@ -87,10 +93,7 @@ def _send(op, context, kind: str, target: str, make_params) -> set[str]:
     try:
         params = make_params(scene, None if settings.is_remote else output_dir)
     except ValueError as exc:
-        op.report({"ERROR"}, str(exc))
-        scene.edn.last_error = str(exc)
-        return {"CANCELLED"}
-    record = _add_record(scene, kind, source, target, output_dir, settings.is_remote)
+        return report_error(op, scene, str(exc))
     media, upload = jobstate.media_ref(source.path, source.shown, source.fps), None
     if settings.is_remote and source.kind == "movie":
         upload = packing.UploadSource(movie=source.path)
@@ -98,8 +101,10 @@ def _send(op, context, kind: str, target: str, make_params) -> set[str]:
         upload = packing.UploadSource(folder=source.path, images=source.visible_files, scratch_dir=output_dir)
         media = jobstate.media_ref(None, jobstate.MediaRange(0, len(source.visible_files), source.shown.timeline_start),
                                    source.fps)
+    record = _add_record(scene, kind, source, target, output_dir, settings.is_remote, media)
     job_sync.submit(settings, record.uid, kind, params, media, upload)
-    op.report({"INFO"}, f"{op.bl_label}: sent '{source.name}' (frames {source.shown.first}-{source.shown.end - 1}) "
+    last = source.shown.timeline_start + max(source.still_frames, source.shown.count) - 1
+    op.report({"INFO"}, f"{op.bl_label}: sent '{source.name}' (timeline frames {source.shown.timeline_start}-{last}) "
                         f"to {settings.describe()}")
     return {"FINISHED"}
 
@@ -113,11 +118,11 @@ class EDN_OT_transfer_motion(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _strip_poll(cls, context, need_model=True)
+        return strip_poll(cls, context, need_model=True)
 
     def execute(self, context):
         edn = _scene(context).edn
-        return _send(self, context, "transfer", edn.target_model,
+        return send(self, context, "transfer", edn.target_model,
                      lambda scene, out: jobstate.transfer_params(scene.edn.motion_settings(), scene.edn.target_model, out))
 
 
@@ -130,39 +135,12 @@ class EDN_OT_preview_poses(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _strip_poll(cls, context, need_model=True)
+        return strip_poll(cls, context, need_model=True)
 
     def execute(self, context):
         edn = _scene(context).edn
-        return _send(self, context, "preview_poses", edn.target_model,
+        return send(self, context, "preview_poses", edn.target_model,
                      lambda scene, out: jobstate.preview_params(scene.edn.motion_settings(), scene.edn.target_model, out))
-
-
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-def model_name_for(strip_name: str) -> str:
-    """A default model name the server accepts (letters, digits, space, '.', '_', '-')."""
-    name = _NAME_UNSAFE.sub("_", os.path.splitext(strip_name)[0]).strip(" ._-")
-    return (name or "target")[:100]
-
-
-class EDN_OT_train_target(bpy.types.Operator):
-    """Train a target model on the active strip (a video of the person who should dance)"""
-
-    bl_idname = "edn.train_target"
-    bl_label = "Train Target Model"
-    bl_options = {"REGISTER"}
-
-    @classmethod
-    def poll(cls, context):
-        return _strip_poll(cls, context, need_model=False)
-
-    def execute(self, context):
-        scene = _scene(context)
-        name = scene.edn.train_name.strip() or model_name_for(strips.active_strip(scene).name)
-        return _send(self, context, "train", name,
-                     lambda scene, out: jobstate.train_params(name, scene.edn.quality_preset, scene.edn.train_minutes))
 
 
 def _active_records(scene):
@@ -220,7 +198,7 @@ class EDN_OT_refresh_models(bpy.types.Operator):
     bl_label = "Refresh Models"
 
     def execute(self, context):
-        if _connection_problem(self, context):
+        if connection_problem(self, context):
             return {"CANCELLED"}
         model_list.refresh(server_settings(context), start=True)
         self.report({"INFO"}, "Fetching the model list")
@@ -278,5 +256,5 @@ class EDN_OT_stop_server(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (EDN_OT_transfer_motion, EDN_OT_preview_poses, EDN_OT_train_target, EDN_OT_cancel_job, EDN_OT_clear_jobs,
+CLASSES = (EDN_OT_transfer_motion, EDN_OT_preview_poses, EDN_OT_cancel_job, EDN_OT_clear_jobs,
            EDN_OT_refresh_models, EDN_OT_test_connection, EDN_OT_start_server, EDN_OT_stop_server)

@@ -6,7 +6,9 @@ import textwrap
 
 import bpy
 
-from . import jobstate, strips
+from . import jobstate, model_list, strips
+from .model_operators import model_name
+from .operators import output_base
 from .server_status import draw_status
 from .session import state
 
@@ -28,11 +30,26 @@ def draw_main(layout, context) -> None:
     row = layout.row(align=True)
     row.prop(edn, "target_model_choice", text="Target")
     row.operator("edn.refresh_models", text="", icon="FILE_REFRESH")
+    row.operator("edn.delete_model", text="", icon="TRASH")
     if state.models_error:
         wrapped(layout, state.models_error, "ERROR")
+    chosen = next((m for m in model_list.models() if m.get("name") == edn.target_model), {})
+    if chosen.get("warning"):
+        wrapped(layout, chosen["warning"]["message"], "ERROR")
     strip = strips.active_strip(scene)
     reason = strips.unsupported_reason(strip)
-    layout.label(text=reason if reason else f"Source: {strip.name}", icon="INFO" if reason else "SEQUENCE")
+    if reason:
+        wrapped(layout, reason, "INFO")
+    else:
+        layout.label(text=f"Source: {strip.name}", icon="SEQUENCE")
+    settings = layout.column()
+    settings.use_property_split = True
+    settings.prop(edn, "pose_model")
+    settings.prop(edn, "face_refinement")
+    settings.prop(edn, "output_dir")
+    if (edn.output_dir or "//").startswith("//") and not bpy.data.filepath:
+        wrapped(layout, f"This file is not saved: results go to {output_base(scene)}. Save the .blend first to keep them "
+                        "beside it.", "INFO")
     col = layout.column(align=True)
     col.scale_y = 1.3
     col.operator("edn.preview_poses", icon="ARMATURE_DATA")
@@ -53,8 +70,6 @@ def draw_normalization(layout, context) -> None:
     col.prop(edn, "offset_y")
     layout.prop(edn, "smoothing")
     layout.prop(edn, "mirror")
-    layout.prop(edn, "face_refinement")
-    layout.prop(edn, "output_dir")
 
 
 def draw_training(layout, context) -> None:
@@ -62,12 +77,18 @@ def draw_training(layout, context) -> None:
     edn = scene.edn
     layout.use_property_split = True
     layout.prop(edn, "train_name", text="Name")
-    strip = strips.active_strip(scene)
-    if not edn.train_name and strip is not None:
-        layout.label(text=f"Default name: {strip.name}", icon="INFO")
+    name = model_name(scene)
+    if not edn.train_name and strips.active_strip(scene) is not None:
+        layout.label(text=f"Default name: {name}", icon="INFO")
     layout.prop(edn, "quality_preset")
     layout.prop(edn, "train_minutes", text="Minutes")
-    layout.operator("edn.train_target", icon="OUTLINER_OB_ARMATURE")
+    wrapped(layout, "The minutes include preparing the clip (finding the poses, building the dataset).", "TIME")
+    if name in model_list.names():  # the name is taken: continue that model, or pick another name
+        box = layout.box()
+        wrapped(box, f"A model named '{name}' exists: train it for more minutes, or type a new Name.", "INFO")
+        box.operator("edn.resume_training", icon="FORWARD")
+    else:
+        layout.operator("edn.train_target", icon="OUTLINER_OB_ARMATURE")
 
 
 def draw_job(layout, record) -> None:
@@ -89,6 +110,8 @@ def draw_job(layout, record) -> None:
         col = box.column()
         col.alert = True
         wrapped(col, record.error_message, "ERROR")
+    if record.note:  # an under-trained model's warning, or why the server is being waited for
+        wrapped(box, record.note, "ERROR" if record.state == jobstate.DONE else "INFO")
 
 
 def draw_jobs(layout, context) -> None:

@@ -14,6 +14,7 @@ from .server_status import draw_status
 
 PACKAGE = __package__
 
+SERVER_MODE_HELP = "Where the edn server runs: on this computer, or on another machine reached over the network"
 MODES = [
     (LOCAL, "Local", "Run the edn server on this computer (started by the add-on, reused while it runs)"),
     (REMOTE, "Remote", "Use an edn server on another machine (e.g. a GPU box); needs online access, a URL and a token"),
@@ -41,10 +42,11 @@ def detected_python() -> str:
 class EDN_AddonPreferences(bpy.types.AddonPreferences):
     bl_idname = PACKAGE
 
-    mode: EnumProperty(name="Server", items=MODES, default=LOCAL)
+    mode: EnumProperty(name="Server", items=MODES, default=LOCAL, description=SERVER_MODE_HELP)
     python_path: StringProperty(name="Python", subtype="FILE_PATH",
-                                description="Python with edn_server installed (empty: $EDN_PYTHON or the project's .venv "
-                                            "found above the add-on's folder)")
+                                description="Python with edn_server installed (empty: $EDN_PYTHON, the project's .venv "
+                                            "found above the add-on's folder, or the Python the last server on the data "
+                                            "folder ran with)")
     data_dir: StringProperty(name="Data Folder", subtype="DIR_PATH",
                              description="Where the local server keeps jobs and trained models (empty: $EDN_HOME or "
                                          "~/.local/share/edn, as for the edn command)")
@@ -84,10 +86,12 @@ def server_settings(context) -> ServerSettings:
     addon = context.preferences.addons.get(PACKAGE)
     prefs = addon.preferences if addon is not None else None
     online = bool(getattr(bpy.app, "online_access", True))
+    data_dir = bpy.path.abspath(prefs.data_dir) if prefs is not None and prefs.data_dir else ""
+    python = bpy.path.abspath(prefs.python_path) if prefs is not None and prefs.python_path else (
+        detected_python() or launcher.recorded_python(data_dir or launcher.default_data_dir()) or "")
     if prefs is None:
-        return ServerSettings(python=detected_python(), log_path=log_path(), online_access=online)
-    return ServerSettings(mode=prefs.mode, python=bpy.path.abspath(prefs.python_path) if prefs.python_path else detected_python(),
-                          data_dir=bpy.path.abspath(prefs.data_dir) if prefs.data_dir else "", log_path=log_path(),
+        return ServerSettings(python=python, log_path=log_path(), online_access=online)
+    return ServerSettings(mode=prefs.mode, python=python, data_dir=data_dir, log_path=log_path(),
                           url=prefs.remote_url, token=prefs.remote_token, online_access=online)
 
 

@@ -7,13 +7,14 @@ import time
 
 import bpy
 
-from . import jobstate, model_list, result_download, strips
+from . import jobstate, model_list, naming, result_download, strips
 from .client import ServerError
 from .connection import ServerSettings, client_for
 from .job_records import RETRY_S, TRANSIENT, Step, fail, find_record, waiting_for_server
 from .session import state
 
 RESULT_KINDS = ("transfer", "preview_poses")  # the kinds whose frames become a strip
+BLENDS = {"preview_poses": "SCREEN"}  # stick figures on black: screened over the footage below, black vanishes
 
 
 def finish(settings: ServerSettings, scene, record, now: float) -> bool:
@@ -73,21 +74,25 @@ def release_remote(settings: ServerSettings, uid: str, job_id: str, delete_job: 
 
 
 def _place(scene, record, folder: str, names: list[str]) -> None:
-    name = jobstate.result_strip_name(record.source_strip, record.target, record.kind)
+    taken = {s.name for s in strips.all_strips(scene.sequence_editor)} if scene.sequence_editor else set()
+    result = strips.ResultStrip(name=naming.result_strip_name(record.source_strip, record.target, record.kind, taken),
+                                folder=folder, files=names, above_channel=record.source_channel,
+                                frame_start=record.timeline_start, length=record.still_frames if len(names) == 1 else 0,
+                                blend=BLENDS.get(record.kind), made_by=record.kind)
     try:
-        strip = strips.add_image_sequence(scene, name, folder, names, record.source_channel, record.timeline_start)
+        strip = strips.add_image_sequence(scene, result)
     except (ValueError, RuntimeError) as exc:
         fail(scene, record, ServerError("PLACE_FAILED", f"The result frames in {folder} could not be added to the "
                                                         f"timeline ({exc}). Free a channel above the source and reload."))
         return
     record.result_strip, record.placed = strip.name, True
-    record.output_dir = folder
+    record.output_dir = strip.directory  # relative to a saved .blend, like the strip
     record.stage = f"strip '{strip.name}' on channel {strip.channel}"
 
 
 def _model_trained(scene, record) -> None:
     record.placed = True
-    record.stage = "model ready"
+    record.stage = "model ready, but under-trained (see below)" if record.note else "model ready"
     if record.target:
         scene.edn.target_model = record.target
     model_list.forget()  # fetch the list again, with the new model

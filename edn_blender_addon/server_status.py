@@ -10,6 +10,7 @@ from .session import ServerStatus, state
 
 HEALTH_S = 5.0  # the tick checks the server this often
 _SERVER = "server"  # start and stop share one key: never both at once
+START_FAILURES = (launcher.PYTHON_MISSING, launcher.START_FAILED)  # reasons a later "not running" must not hide
 
 
 def set_status(code: str, message: str) -> None:
@@ -25,7 +26,10 @@ def check(settings: ServerSettings) -> None:
 
     def on_done(health, error) -> None:
         if error is not None:
-            set_status(error.code, error.message)
+            if error.code == launcher.NOT_RUNNING and state.server.code in START_FAILURES:
+                state.server.checked = time.monotonic()  # still not running, for the reason already shown
+            else:
+                set_status(error.code, error.message)
             return
         device = health.get("device") or {}
         state.server = ServerStatus(code="OK", message=f"Connected to {health.get('url', '')}",
@@ -36,7 +40,9 @@ def check(settings: ServerSettings) -> None:
 
 
 def check_when_due(settings: ServerSettings, now: float) -> None:
-    if now - state.server.checked > HEALTH_S:
+    """A health check every HEALTH_S, none while the server is being started or stopped (that call
+    sets the status itself, and a check racing it would report the half-way state)."""
+    if now - state.server.checked > HEALTH_S and not state.runner.running(_SERVER):
         state.server.checked = now  # no second check while this one runs
         check(settings)
 
@@ -63,9 +69,12 @@ def stop_local(settings: ServerSettings) -> None:
     state.runner.start(_SERVER, lambda: launcher.stop_server(settings.local.data_dir), stopped)
 
 
+ICONS = {"OK": "CHECKMARK", "UNKNOWN": "TIME", launcher.NOT_RUNNING: "INFO"}  # not started yet is no error
+
+
 def draw_status(layout) -> None:
     status = state.server
-    icon = "CHECKMARK" if status.ok else ("TIME" if status.code == "UNKNOWN" else "ERROR")
+    icon = ICONS.get(status.code, "ERROR")
     text = status.message
     if status.ok and status.version:
         text += f" (edn {status.version}{', ' + status.device if status.device else ''})"

@@ -11,6 +11,9 @@ import bpy
 from . import jobstate
 
 SUPPORTED_TYPES = ("MOVIE", "IMAGE")
+MADE_BY_EDN = "edn_kind"  # custom property on the strips edn adds: the job kind that made it
+_MADE_BY = {"preview_poses": "a stick-figure preview made by Preview Poses",
+            "transfer": "a result made by Transfer Motion"}
 
 # Path properties: 5.x warns about '//' paths unless the property says it takes them; 4.2 lacks the option.
 _TAKES_BLEND_RELATIVE = "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
@@ -47,6 +50,10 @@ def unsupported_reason(strip) -> str | None:
         return "Select a movie or image strip in the Sequencer (click it to make it the active strip)"
     if strip.type not in SUPPORTED_TYPES:
         return f"The active strip '{strip.name}' is a {strip.type.lower()} strip; make a movie or image strip active"
+    made_by = strip.get(MADE_BY_EDN)
+    if made_by:
+        what = _MADE_BY.get(made_by, "made by edn")
+        return f"'{strip.name}' is {what}, not footage: click the source strip (below it) to make it active"
     return None
 
 
@@ -61,6 +68,7 @@ class StripMedia:
     channel: int
     fps: float | None  # image folders only: the scene's rate
     visible_files: tuple[str, ...] = ()  # image folders only: the images the strip shows, in timeline order
+    still_frames: int = 0  # a still image: the timeline frames it is held for (its one pose is held as long)
 
 
 def _scene_fps(scene) -> float:
@@ -87,6 +95,10 @@ def strip_media(scene, strip) -> StripMedia:
             raise StripProblem(f"Image strip '{strip.name}' lacks {len(missing) or len(files)} of its {len(files)} images in "
                                f"{path}. Relink them (Strip > Image Strip > Change Path) and try again.")
         total, kind, fps = len(files), "images", _scene_fps(scene)
+    if kind == "images" and total == 1:  # a still: one image held for the strip's length
+        shown = jobstate.MediaRange(0, 1, strip.frame_final_start)
+        return StripMedia(name=strip.name, kind=kind, path=os.path.normpath(path), shown=shown, channel=strip.channel,
+                          fps=fps, visible_files=tuple(files), still_frames=strip.frame_final_duration)
     try:
         shown = jobstate.visible_media_range(strip.frame_start, strip.frame_final_start, strip.frame_final_end, total,
                                              getattr(strip, "animation_offset_start", 0))
@@ -121,21 +133,42 @@ def new_strip(collection, constructor: str, name: str, filepath: str, channel: i
         return make(name=name, filepath=filepath, channel=channel, frame_start=frame_start)
 
 
-def add_image_sequence(scene, name: str, folder: str, files: list[str], above_channel: int, frame_start: int,
-                       fit: str = "FIT"):
-    """An image strip of `files` (in order) from `folder`, on the first channel above `above_channel`
-    free for its whole length, selected and made active."""
+@dataclasses.dataclass(frozen=True)
+class ResultStrip:
+    """How a job's frames go on the timeline: `length` frames (more than the files: the last is held),
+    `blend` (e.g. SCREEN: a preview's stick figures over the footage below), `made_by` the job kind."""
+
+    name: str
+    folder: str
+    files: list[str]
+    above_channel: int
+    frame_start: int
+    length: int = 0  # 0: one frame per file
+    blend: str | None = None
+    made_by: str = ""
+
+
+def add_image_sequence(scene, result: ResultStrip, fit: str = "FIT"):
+    """An image strip of the result's files (in order) on the first channel above `above_channel` free for
+    its whole length. The active strip stays active (the next job's source), nothing is selected; the
+    strip is marked as edn's, so it is never taken for a source. With a saved .blend its folder is
+    stored relative to it, so the project can move."""
     editor = scene.sequence_editor or scene.sequence_editor_create()
-    channel = jobstate.first_free_channel(occupied(editor), above_channel, frame_start, frame_start + len(files))
-    strip = new_strip(top_level(editor), "new_image", name, os.path.join(folder, files[0]), channel, frame_start, fit)
-    for filename in files[1:]:
+    length = max(result.length, len(result.files))
+    channel = jobstate.first_free_channel(occupied(editor), result.above_channel, result.frame_start, result.frame_start + length)
+    strip = new_strip(top_level(editor), "new_image", result.name, os.path.join(result.folder, result.files[0]), channel,
+                      result.frame_start, fit)
+    for filename in result.files[1:]:
         strip.elements.append(filename)
     # new_image sizes the strip from its first element; make sure it spans every frame appended.
-    strip.frame_final_duration = len(files)
-    for other in all_strips(editor):
-        other.select = False
-    strip.select = True
-    editor.active_strip = strip
+    strip.frame_final_duration = length
+    strip.select = False
+    if result.blend:
+        strip.blend_type = result.blend
+    if result.made_by:
+        strip[MADE_BY_EDN] = result.made_by
+    if bpy.data.filepath:
+        strip.directory = bpy.path.relpath(strip.directory)
     return strip
 
 

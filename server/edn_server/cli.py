@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int, default=None,
                         help="optimiser steps for the whole run, shared among the stages as said below (default: the preset's)")
     budget.add_argument("--minutes", type=float, default=None, help="time for the whole run, dataset building included")
-    teach.add_argument("--resume", action="store_true", help="continue the interrupted training of --name from its checkpoint")
+    teach.add_argument("--resume", action="store_true",
+                       help="continue training --name: an interrupted run from its checkpoint, a finished model for the new budget")
     teach.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _range_args(teach)
     teach.set_defaults(func=_cmd_train)

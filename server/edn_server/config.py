@@ -22,3 +22,20 @@ def user_cache_dir() -> Path:
 def pose_cache_dir() -> Path:
     """Extracted keypoints, keyed by media content hash + frame range + detector model."""
     return data_dir() / "cache" / "poses"
+
+
+SERVER_PYTHON_FILE = "server_python"  # in the data dir: the add-on's default Python for starting `edn serve`
+
+
+def record_python(folder: Path | None = None) -> Path:
+    """Write this interpreter's path into <data dir>/server_python, so a Blender extension installed
+    from a zip (which finds no project .venv above itself) can start the server with it later."""
+    import sys
+
+    from .atomic import atomic_file
+
+    folder = Path(folder or data_dir()).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_file(folder / SERVER_PYTHON_FILE) as tmp:
+        tmp.write_text(sys.executable + "\n")
+    return folder / SERVER_PYTHON_FILE

@@ -37,6 +37,7 @@ WEIGHTS_INVALID = "WEIGHTS_INVALID"  # weights file fails its checksum or does n
 BAD_MODEL = "BAD_MODEL"  # a trained model's files are unreadable or do not fit each other
 BAD_CHECKPOINT = "BAD_CHECKPOINT"  # a training checkpoint is unreadable or from other settings
 MODEL_EXISTS = "MODEL_EXISTS"  # training a new model under a name already taken
+UNDER_TRAINED = "UNDER_TRAINED"  # a warning, never an error: the model trained fewer steps than its preset's useful floor
 OUTPUT_UNWRITABLE = "OUTPUT_UNWRITABLE"  # a result file could not be written (permissions, full disk, a folder in the way)
 
 # Job server codes.

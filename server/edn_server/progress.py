@@ -9,6 +9,9 @@ from .names import BYTES, stage_family, stage_unit
 
 
 class Progress(Protocol):
+    """(done, total, stage); the job server's reporter also takes `eta_s=` from a kind that knows
+    the time left (a time budget, frames left at a measured rate) better than extrapolation does."""
+
     def __call__(self, done: int, total: int, stage: str) -> None: ...
 
 

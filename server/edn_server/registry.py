@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .errors import BAD_MODEL, BAD_PARAMS, MODEL_NOT_FOUND, EdnError
+from .errors import BAD_MODEL, BAD_PARAMS, MODEL_NOT_FOUND, UNDER_TRAINED, EdnError
 
 MODEL_FILE = "model.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
@@ -37,6 +37,8 @@ def list_models(data_dir: Path) -> list[dict]:
             entry["info"] = read_model_info(folder, complete=False)
         except EdnError as exc:
             entry["error"] = exc.message
+        else:
+            entry["warning"] = training_warning(entry["info"])
         found.append(entry)
     return sorted(found, key=lambda m: m["modified"], reverse=True)
 
@@ -56,9 +58,28 @@ def read_model_info(folder: Path, complete: bool = True) -> dict:
     return meta
 
 
+def training_warning(info: dict) -> dict | None:
+    """{code, message} when a model trained fewer steps than its preset's useful floor (the config's
+    useful_steps, saved in model.json), else None. A warning only: such a model still transfers."""
+    floor = (info.get("config") or {}).get("useful_steps") or 0
+    steps = info.get("steps")
+    if not isinstance(steps, int) or not isinstance(floor, int) or steps >= floor:
+        return None
+    preset = info.get("preset") or "this"
+    return {"code": UNDER_TRAINED,
+            "message": f"Model {info.get('name', '?')!r} trained only {steps} steps; a {preset} model needs about {floor} "
+                       "before its frames look like the person (until then they look like coloured noise). Continue its "
+                       "training for more minutes."}
+
+
 def model_stats(data_dir: Path, name: str) -> dict:
-    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL)."""
-    return read_model_info(model_path(data_dir, name))["stats"]
+    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL). Only they are
+    needed (Preview Poses), so a model whose weights or config are unusable still previews."""
+    folder = model_path(data_dir, name)
+    stats = read_model_info(folder, complete=False).get("stats")
+    if not isinstance(stats, dict):
+        raise EdnError(BAD_MODEL, f"{folder / MODEL_FILE} lacks the target statistics; train the model again.")
+    return stats
 
 
 def model_path(data_dir: Path, name: str) -> Path:

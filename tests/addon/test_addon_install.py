@@ -13,8 +13,8 @@ from addon_helpers import ADDON_DIR, ADDON_MODULE, MANIFEST, pure
 OPERATORS = {"transfer_motion": "Transfer Motion", "train_target": "Train Target Model", "preview_poses": "Preview Poses",
              "cancel_job": "Cancel Job", "refresh_models": "Refresh Models", "test_connection": "Test Connection",
              "start_server": "Start Server", "stop_server": "Stop Server"}
-BPY_FREE = ("background", "client", "connection", "jobstate", "launcher", "model_list", "packing", "pose_file",
-            "result_download", "rig_mapping", "server_status", "session")
+BPY_FREE = ("background", "client", "connection", "jobstate", "launcher", "messages", "model_list", "naming", "packing",
+            "pose_file", "result_download", "rig_mapping", "server_status", "session")
 
 
 def test_manifest_says_what_blender_and_the_brief_require():

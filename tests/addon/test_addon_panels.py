@@ -92,11 +92,52 @@ def test_main_panel_without_a_strip_and_with_one(addon, local_prefs, scene, clip
 
 def test_settings_and_training_panels_show_every_slider(addon, local_prefs, scene, clip24):
     shown = {entry[1] for entry in draw(addon.panels.draw_normalization).log if entry[0] == "prop"}
-    assert shown == {"auto_normalize", "scale", "offset_x", "offset_y", "smoothing", "mirror", "face_refinement", "output_dir"}
-    add_movie_strip(addon, scene, clip24, name="anna.mp4")
+    assert shown == {"auto_normalize", "scale", "offset_x", "offset_y", "smoothing", "mirror"}  # normalization only
+    main = {entry[1] for entry in draw(addon.panels.draw_main).log if entry[0] == "prop"}
+    assert {"pose_model", "face_refinement", "output_dir"} <= main
+    add_movie_strip(addon, scene, clip24, name="anna_target.mp4")
     training = draw(addon.panels.draw_training)
     assert {"train_name", "quality_preset", "train_minutes"} <= {e[1] for e in training.log if e[0] == "prop"}
-    assert "Default name: anna.mp4" in training.texts() and ("operator", "edn.train_target", None) in training.log
+    assert "Default name: anna_target" in training.texts() and ("operator", "edn.train_target", None) in training.log
+    assert "Default name: anna_target.mp4" not in training.texts()  # the name the model will get, without .mp4
+    assert "include preparing the clip" in training.texts()  # what the time budget counts
+
+
+def test_small_wording_fixes(addon, local_prefs, scene):
+    """Item 10's small things: tooltips that are true and present, no red icon for a server not started yet."""
+    edn = bpy.types.Scene.bl_rna.properties["edn"].fixed_type
+    preview = next(i for i in edn.properties["quality_preset"].enum_items if i.identifier == "preview")
+    assert "128 px" in preview.description and "256" not in preview.description
+    assert prefs().bl_rna.properties["mode"].description
+    assert [i.identifier for i in edn.properties["pose_model"].enum_items] == ["lite", "full", "heavy"]
+    assert "slower" in edn.properties["pose_model"].enum_items["heavy"].description
+    addon.session.state.server = addon.session.ServerStatus(code="NOT_RUNNING", message="The local edn server is not running")
+    assert ("label", "The local edn server is not running", "INFO") in draw(addon.panels.draw_main).log
+    addon.session.state.server = addon.session.ServerStatus(code="PYTHON_MISSING", message="No Python for the edn server")
+    assert ("label", "No Python for the edn server", "ERROR") in draw(addon.panels.draw_main).log
+
+
+def test_the_target_menu_shows_steps_minutes_and_a_warning(addon, local_prefs, scene, clip24):
+    warning = {"code": "UNDER_TRAINED", "message": "Model 'quick' trained only 2 steps; ... Continue its training."}
+    addon.session.state.models = [{"name": "anna", "info": {"steps": 3200, "training": {"seconds": 720.0}}, "warning": None},
+                                  {"name": "quick", "info": {"steps": 2, "training": {"seconds": 6.0}}, "warning": warning}]
+    addon.session.state.models_loaded = True
+    listed = addon.properties._model_items(scene.edn, bpy.context)
+    assert [(i[0], i[1], i[3]) for i in listed] == [("anna", "anna · 3 200 steps · 12 min", "NONE"),
+                                                   ("quick", "quick · 2 steps · 6 s", "ERROR")]
+    scene.edn.target_model_choice = "quick"
+    assert scene.edn.target_model == "quick"
+    assert "trained only 2 steps" in draw(addon.panels.draw_main).texts()  # said next to the menu, too
+    scene.edn.target_model_choice = "anna"
+    assert "trained only" not in draw(addon.panels.draw_main).texts()
+
+    # the Model Name is taken: the panel offers Resume Training instead of a training that would be refused
+    add_movie_strip(addon, scene, clip24, name="anna.mp4")
+    training = draw(addon.panels.draw_training)
+    assert "A model named 'anna' exists" in training.texts() and ("operator", "edn.resume_training", None) in training.log
+    assert ("operator", "edn.train_target", None) not in training.log
+    scene.edn.train_name = "anna 2"
+    assert ("operator", "edn.train_target", None) in draw(addon.panels.draw_training).log
 
 
 def test_jobs_panel_in_every_state(addon, local_prefs, scene):
@@ -110,20 +151,24 @@ def test_jobs_panel_in_every_state(addon, local_prefs, scene):
     _job(scene, state="cancelled")
     _job(scene, kind="train", state="interrupted", error_message="The server stopped while the job ran.")
     _job(scene, state="not_sent", error_message="Cannot reach the edn server at http://127.0.0.1:9 (refused).")
+    _job(scene, state="running", progress=0.1, stage="waiting for the server", note="Cannot reach the edn server at "
+         "http://127.0.0.1:8765: the connection was refused. Is it running? Start it in the preferences.")
     layout = draw(addon.panels.draw_jobs)
     text = layout.texts()
     assert ("progress", 0.42, "Transfer: Running, generate frames, 42%, 1 min 10 s left") in layout.log
-    assert ("progress", 0.0, "Transfer: Queued") in layout.log
     assert "Transfer: Done, strip 'dance > anna' on channel 2" in text and "Transfer: Cancelled" in text
     assert "No person was found in frames 0-23" in text and "Train: Interrupted (server stopped)" in text
     assert "The server stopped while the job ran." in text and "Cannot reach the edn server" in text
-    # the 8 newest are shown: the first (submitting) one is not; Cancel on the 3 unfinished ones shown
-    assert "Transfer: Submitting" not in text
+    # a server that does not answer: the bar says so in a few words, the reason is wrapped below it
+    assert ("progress", 0.1, "Transfer: Running, waiting for the server, 10%") in layout.log
+    assert "the connection was refused. Is it running?" in " ".join(text.split())
+    # the 8 newest are shown: the first two (submitting, queued) are not; Cancel on the 3 unfinished ones shown
+    assert "Transfer: Submitting" not in text and "Transfer: Queued" not in text
     assert sum(1 for e in layout.log if e[:2] == ("operator", "edn.cancel_job")) == 3
     assert ("operator", "edn.clear_jobs", None) in layout.log
     bpy.ops.edn.clear_jobs()
     assert [(r.state, r.placed) for r in scene.edn.jobs] == [("submitting", False), ("queued", False), ("running", False),
-                                                            ("done", False)]
+                                                            ("done", False), ("running", False)]
 
 
 def test_an_upload_and_a_download_show_their_bytes_on_the_job(addon, local_prefs, scene):

@@ -7,7 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from addon_helpers import CLIP_FRAMES, add_movie_strip, blender_pixels, drive, finished, run_server_python
+from addon_helpers import (
+    CLIP_FRAMES,
+    add_movie_strip,
+    blender_pixels,
+    drive,
+    finished,
+    poll_message,
+    render_frame,
+    run_server_python,
+)
 
 bpy = pytest.importorskip("bpy")
 
@@ -43,7 +52,8 @@ def test_preview_poses_adds_a_strip_that_renders_the_server_frames(addon, local_
     record = _run_preview(addon, scene, clip24, target_model)
 
     strip = addon.strips.find_strip(scene, record.result_strip)
-    assert strip.type == "IMAGE" and strip.select and scene.sequence_editor.active_strip == strip
+    # the source stays the active strip, so the next Preview Poses or Transfer Motion reads the footage again
+    assert strip.type == "IMAGE" and not strip.select and scene.sequence_editor.active_strip == source
     assert strip.channel == 4 and blocker.channel == 3
     assert (strip.frame_final_start, strip.frame_final_duration) == (14, CLIP_FRAMES - 8)
     folder = Path(bpy.path.abspath(strip.directory))
@@ -53,17 +63,27 @@ def test_preview_poses_adds_a_strip_that_renders_the_server_frames(addon, local_
     assert all((folder / n).is_file() for n in names)
     assert record.stage.startswith("strip ")
 
-    # Render two timeline frames through Blender's pipeline; the result strip is on top and opaque.
-    blocker.mute = True
-    scene.render.image_settings.file_format = "PNG"
+    # Render two timeline frames through Blender's pipeline: over nothing, the result is the server's frames.
+    blocker.mute = source.mute = True
     for frame, name in ((14, names[0]), (25, names[11])):
-        scene.frame_set(frame)
-        scene.render.filepath = str(tmp_path / f"render_{frame}.png")
-        bpy.ops.render.render(write_still=True)
-        rendered, expected = blender_pixels(tmp_path / f"render_{frame}.png"), blender_pixels(folder / name)
+        rendered, expected = render_frame(scene, frame, tmp_path / f"render_{frame}.png"), blender_pixels(folder / name)
         assert rendered.shape == expected.shape == (height, width, 3)
         assert expected.max() > 0.5, "the label frame should show a stick figure"
         assert abs(rendered - expected).max() < 2.5 / 255, f"frame {frame} differs from {name}"
+    # Over the footage, the stick figures are screened onto it: the footage shows where they are black
+    # (so the sliders can be judged against the real dancer), and every pixel is at least the figure's.
+    assert strip.blend_type == "SCREEN"
+    source.mute = False
+    overlaid, label = render_frame(scene, 14, tmp_path / "overlaid.png"), blender_pixels(folder / names[0])
+    background = label.max(axis=2) < 0.02
+    assert background.any() and overlaid[background].mean() > 0.1, "the footage shows through the label's black"
+    assert (overlaid >= label - 2.5 / 255).all()
+
+    # edn's own strips are never a source: the poll says why, and what to click instead
+    scene.sequence_editor.active_strip = strip
+    for operator in (bpy.ops.edn.preview_poses, bpy.ops.edn.transfer_motion, bpy.ops.edn.train_target):
+        message = poll_message(operator)
+        assert "made by Preview Poses" in message and "source strip" in message, message
 
 
 def test_preview_with_a_saved_target_needs_no_model_list(addon, local_prefs, scene, clip24, target_model, edn_server,
@@ -74,6 +94,7 @@ def test_preview_with_a_saved_target_needs_no_model_list(addon, local_prefs, sce
     source.frame_final_end = 1 + 4
     scene.edn.output_dir = str(tmp_path / "out")
     scene.edn.target_model = target_model["name"]
+    scene.edn.pose_model = "lite"  # the sidebar's Pose Model goes with the job
     assert not addon.session.state.models_loaded and addon.session.state.models == []
     assert bpy.ops.edn.preview_poses() == {"FINISHED"}
     record = scene.edn.jobs[-1]
@@ -81,6 +102,7 @@ def test_preview_with_a_saved_target_needs_no_model_list(addon, local_prefs, sce
     assert (record.state, record.placed, record.error_message) == ("done", True, "")
     params = addon.client.EdnClient(edn_server["url"], edn_server["token"]).job(record.job_id)["params"]
     assert params["target_model"] == target_model["name"] and params.get("target_stats") is None
+    assert params["model"] == "lite"
 
 
 def test_a_preview_for_a_model_the_server_lacks_is_not_sent(addon, local_prefs, scene, clip24, target_model):
@@ -246,3 +268,6 @@ def test_a_remote_job_that_fails_releases_its_upload(addon, local_prefs, scene, 
     record = scene.edn.jobs[-1]
     drive(addon, lambda: record.state == "failed" and _uploads(edn_server) == uploads_before, 60)
     assert record.error_code == "NO_PERSON", record.error_message
+    # said in Blender's words: the timeline frames of the strip, and the sidebar's Pose Model
+    assert "timeline frames 1-6 of strip 'dance'" in record.error_message, record.error_message
+    assert "Pose Model to Heavy" in record.error_message and "[" not in record.error_message

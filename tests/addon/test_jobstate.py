@@ -80,9 +80,6 @@ def test_first_free_channel_skips_only_channels_busy_in_the_range():
 
 
 def test_names_fit_blender_and_file_systems():
-    assert js.result_strip_name("dance.mp4", "anna", "transfer") == "dance.mp4 > anna"
-    assert js.result_strip_name("dance.mp4", "anna", "preview_poses") == "dance.mp4 poses"
-    assert len(js.result_strip_name("ä" * 40, "b" * 40, "transfer").encode()) <= 63
     folder = js.output_folder_name("my clip/../x:y", "transfer", when=0)
     assert "/" not in folder and ":" not in folder and folder.startswith("my_clip_.._x_y-transfer-")
     assert js.frame_files(["10.png", "9.png", ".hidden.png", "a.txt", "11.JPG"]) == ["9.png", "10.png", "11.JPG"]
@@ -96,10 +93,15 @@ def test_request_bodies_carry_the_sidebar_settings():
     assert js.media_ref(None, shown, 24.0, upload_id="u1") == {"upload_id": "u1", "frame_start": 3, "frame_end": 19, "fps": 24.0}
     normalization = {"auto": False, "scale": 1.5, "offset_x": -3, "offset_y": 4, "mirror": True}
     assert js.preview_params(settings, "anna", "/out") == {"target_model": "anna", "normalization": normalization,
-                                                           "smooth": 0.5, "output_dir": "/out"}
+                                                           "smooth": 0.5, "model": "full", "output_dir": "/out"}
     assert js.transfer_params(settings, "anna", None) == {"model": "anna", "normalization": normalization, "smooth": 0.5,
-                                                          "face": False}
-    assert js.train_params("anna", "paper", 12) == {"name": "anna", "preset": "paper", "minutes": 12.0}
+                                                          "face": False, "pose_model": "full"}
+    assert js.train_params("anna", "paper", 12) == {"name": "anna", "preset": "paper", "minutes": 12.0, "pose_model": "full"}
+    # the sidebar's Pose Model goes with every job, under each kind's own parameter name
+    heavy = js.MotionSettings(pose_model="heavy")
+    assert js.preview_params(heavy, "anna", None)["model"] == js.transfer_params(heavy, "anna", None)["pose_model"] == "heavy"
+    assert js.train_params("anna", "preview", 5, "lite", resume=True) == {"name": "anna", "preset": "preview", "minutes": 5.0,
+                                                                         "pose_model": "lite", "resume": True}
 
 
 def test_bytes_on_their_way_read_in_megabytes():

@@ -67,3 +67,21 @@ def test_the_pose_file_is_the_servers_byte_for_byte_in_keys_and_types(tmp_path):
             assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape and np.array_equal(a[key], b[key]), key
     loaded = pf.load_poses(theirs)
     assert loaded.size == (640, 480) and loaded.frame_start == 12 and np.array_equal(loaded.interpolated, interpolated)
+
+
+def test_error_codes_and_the_recorded_python_file_are_the_servers():
+    from edn_server import config, errors
+
+    messages, launcher = pure("messages"), pure("launcher")
+    for name in ("MODEL_EXISTS", "MODEL_NOT_FOUND", "NO_PERSON", "BAD_PARAMS", "BAD_CHECKPOINT", "UNDER_TRAINED"):
+        assert getattr(messages, name) == getattr(errors, name), name
+    assert launcher.SERVER_PYTHON_FILE == config.SERVER_PYTHON_FILE
+
+
+def test_a_python_recorded_by_the_server_is_found_by_the_add_on(tmp_path):
+    from edn_server import config
+
+    launcher = pure("launcher")
+    assert launcher.recorded_python(tmp_path) is None
+    config.record_python(tmp_path)
+    assert launcher.recorded_python(tmp_path) == sys.executable

@@ -91,6 +91,7 @@ def test_train_registers_the_model_with_its_stats(server, trained):
     assert progress == sorted(progress), "overall progress never goes back when a stage starts"
     listed = _models(server.client())[MODEL]
     assert listed["info"]["steps"] == 12 and listed["info"]["resolution"] == [128, 64]
+    assert result["warning"] is None and listed["warning"] is None  # 12 steps: above the tiny preset's useful floor
     assert listed["info"]["stats"]["frame_size"] == [1024, 512]  # what Preview Poses and the add-on read
 
 
@@ -179,6 +180,46 @@ def test_kill_9_during_training_then_restart_resumes_from_the_checkpoint(server,
     result = job["result"]
     assert result["attempt"] == 2 and result["resumed_from_step"] >= 10 and result["steps"] == 60, result
     assert _models(c)["resumed"]["info"]["steps"] == 60 and not checkpoint.exists()
+
+
+def test_an_under_trained_model_warns_everywhere_and_resume_trains_it_on(server, trained, tmp_path):
+    """Too few steps: the train result, the model list and every transfer with it carry UNDER_TRAINED
+    (a warning: the job is done); an explicit resume continues the finished model for more steps."""
+    c = server.client()
+    job = c.wait(c.submit("train", {"name": "brief", "preset": "tiny", "steps": 4}, _target()), timeout=180)
+    assert job["state"] == "done" and job["result"]["warning"]["code"] == "UNDER_TRAINED", job
+    assert "4 steps" in job["result"]["warning"]["message"]
+    assert _models(c)["brief"]["warning"] == job["result"]["warning"]
+    transfer = c.wait(c.submit("transfer", {"model": "brief", "video": False, "output_dir": str(tmp_path)},
+                               {"path": str(shared_clip(DANCE)), "frame_end": 2}), timeout=120)
+    assert transfer["state"] == "done" and transfer["result"]["warning"] == job["result"]["warning"], transfer
+
+    status, reply = c.json("POST", "/v1/jobs", {"kind": "train", "params": {"name": "brief", "steps": 4}, "input": {"media": _target()}})
+    assert reply["error"]["code"] == "MODEL_EXISTS" and "/v1/" not in reply["error"]["message"], reply
+    status, reply = c.json("POST", "/v1/jobs", {"kind": "train", "params": {"name": "nobody", "resume": True, "steps": 4},
+                                                "input": {"media": _target()}})
+    assert status == 404 and reply["error"]["code"] == "MODEL_NOT_FOUND" and reply["error"]["field"] == "params.name"
+    more = c.wait(c.submit("train", {"name": "brief", "resume": True, "steps": 8}, _target()), timeout=180)
+    assert more["state"] == "done" and more["result"]["steps"] == 12 and more["result"]["warning"] is None, more
+    assert _models(c)["brief"]["warning"] is None
+
+
+def test_a_time_budgeted_training_reports_the_budget_left_as_its_eta(server, trained):
+    """Extrapolating from progress overestimates early (pose detection and dataset building run at
+    another pace); a time budget knows its remaining seconds, so no ETA exceeds the budget."""
+    c = server.client()
+    job_id = c.submit("train", {"name": "timed", "preset": "tiny", "minutes": 0.2}, _target())
+    etas, deadline = [], time.monotonic() + 120
+    while (job := c.job(job_id))["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        if job["eta_s"] is not None:
+            etas.append((job["stage"], job["eta_s"]))
+        time.sleep(0.05)
+    assert job["state"] == "done", job
+    assert etas and all(0 <= eta <= 12 for _, eta in etas), etas
+    assert any(str(stage).startswith("train:") for stage, _ in etas), etas
+    training = [eta for stage, eta in etas if str(stage).startswith("train:")]
+    assert training == sorted(training, reverse=True), "the time left only shrinks"
 
 
 def test_submit_errors_name_the_problem(server, trained):

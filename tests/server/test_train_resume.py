@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import shared_clip
 from edn_server.config import data_dir
-from edn_server.errors import BAD_CHECKPOINT, CANCELLED, EdnError
+from edn_server.errors import BAD_CHECKPOINT, CANCELLED, UNDER_TRAINED, EdnError
 from edn_server.gan.checkpoint import checkpoint_path, read_checkpoint
 from edn_server.gan.train import train
-from edn_server.registry import models_dir
+from edn_server.registry import models_dir, training_warning
 
 CLIP = "edn_subject4_train.mp4"
 FRAMES = 32
@@ -86,9 +86,25 @@ def test_resuming_with_other_settings_fails_and_keeps_the_checkpoint(clip):
         train(clip, "changed", preset="tiny", steps=STEPS, end=FRAMES - 1, resume=True)
     assert error.value.code == BAD_CHECKPOINT and "end" in error.value.message
     assert checkpoint_path(train(clip, "changed", preset="tiny", steps=STEPS, end=FRAMES, resume=True).folder).parent.exists() is False
-    with pytest.raises(EdnError) as error:  # a finished model has nothing to resume
-        train(clip, "changed", preset="tiny", steps=STEPS, end=FRAMES, resume=True)
-    assert error.value.code == BAD_CHECKPOINT and "finished" in error.value.message
+
+
+def test_a_finished_model_continues_for_a_new_budget(clip):
+    """Resume on a finished model: from its generators, for the new budget; steps, seconds and the loss
+    curve add up, and the under-trained warning goes once the preset's useful floor is reached."""
+    brief = train(clip, "brief", preset="tiny", steps=4, end=FRAMES)
+    warning = training_warning(brief.info)
+    assert warning["code"] == UNDER_TRAINED and "4 steps" in warning["message"] and "10" in warning["message"]
+    before = {k: v.clone() for k, v in _weights(brief).items()}
+    with pytest.raises(EdnError) as error:
+        train(clip, "brief", preset="tiny", steps=8, end=FRAMES - 1, resume=True)
+    assert error.value.code == BAD_CHECKPOINT and "other frames" in error.value.message
+    more = train(clip, "brief", preset="paper", steps=8, end=FRAMES, resume=True)  # a model keeps its own preset
+    assert more.config.preset == "tiny" and more.info["steps"] == 12 and training_warning(more.info) is None
+    assert more.info["training"]["seconds"] > brief.info["training"]["seconds"]
+    assert [e["step"] for e in json.loads((more.folder / "losses.json").read_text())] == list(range(1, 13))
+    assert not checkpoint_path(more.folder).parent.exists()
+    after = _weights(more)
+    assert max(float((after[k] - before[k]).abs().max()) for k in before) > 0, "the continued run trained the model"
 
 
 def test_a_time_budget_bounds_the_whole_run(clip):
@@ -128,6 +144,12 @@ def test_paper_local_stage_starts_from_the_stage1_generator(clip):
     model = train(clip, "paper-small", resume=True, **run)
     assert type(model.generator).__name__ == "LocalEnhancer" and model.resolution == (128, 64) == model.config.output_size
     assert model.face_side == 32 and model.info["steps"] == 4
+
+    # continued: the local stage (whose generator is the model's) and the face stage, not stage 1 again
+    seen = CancelAfter(10**6)
+    more = train(clip, "paper-small", preset="paper", steps=2, end=FRAMES, resume=True, progress=seen.progress)
+    assert more.info["steps"] == 6 and sorted(set(seen.stages)) == ["train: face", "train: local"]
+    assert type(more.generator).__name__ == "LocalEnhancer" and more.config == model.config
 
 
 def _after_calls(n: int):

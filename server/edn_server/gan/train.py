@@ -11,6 +11,7 @@ checkpoint_every_minutes minutes, and on cancel, Ctrl-C or failure of a step; `r
 continues from it (with a steps budget the result is the same as an uninterrupted run). When the
 run finishes, model.json and weights.pt are written (model_io), with samples.png and losses.png,
 and the checkpoint is removed. Under torchrun, see distributed.py.
+A finished model continues (`resume=True` without a checkpoint) as train_more.py says.
 """
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ from torch import nn
 from .. import media as media_io
 from .. import registry
 from ..config import data_dir
-from ..errors import BAD_CHECKPOINT, BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
+from ..errors import BAD_CHECKPOINT, CANCELLED, MODEL_EXISTS, EdnError
 from ..names import SAMPLES_FILE
 from ..progress import Progress, no_progress
-from . import distributed
+from . import distributed, train_more
 from .checkpoint import (
     LossHistory,
     RunPosition,
@@ -51,8 +52,8 @@ from .losses import VGGLoss
 from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
 from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, plain, set_lr
-from .train_config import STAGE_LABELS, STAGES, face_side_for_height, preset_config
-from .training_review import training_samples, write_losses, write_png
+from .train_config import STAGE_LABELS, STAGES, TrainConfig, check_budget, face_side_for_height, preset_config
+from .training_review import read_losses, training_samples, write_losses, write_png
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0  # at most one sample grid and loss plot per minute, and one at the end
@@ -74,17 +75,13 @@ def train(target_video: str | Path, name: str, preset: str = "preview", steps: i
           resume: bool = False, start: int = 0, end: int | None = None, progress: Progress | None = None,
           cancelled: Callable[[], bool] | None = None, config_overrides: dict[str, Any] | None = None,
           device: str | torch.device | None = None) -> TrainedModel:
-    """Train (or with `resume`, continue training) the target model `name` on frames [start, end)
-    of `target_video`. Returns the finished model. Raises EdnError: BAD_PARAMS, MODEL_EXISTS (the
-    name is taken and resume is off), BAD_CHECKPOINT (nothing to resume, or other settings),
-    media and pose errors of the target, CANCELLED (a checkpoint to resume from was written)."""
+    """Train (or with `resume`, continue training: from its checkpoint, or a finished model for the
+    new budget) the target model `name` on frames [start, end) of `target_video`. Returns the
+    finished model. Raises EdnError: BAD_PARAMS, MODEL_EXISTS (the name is taken and resume is off),
+    BAD_CHECKPOINT (nothing to resume, or other settings or frames), media and pose errors of the
+    target, CANCELLED (a checkpoint to resume from was written)."""
     registry.check_name(name)
-    if steps is not None and minutes is not None:
-        raise EdnError(BAD_PARAMS, "Give a step budget or a time budget, not both (--steps or --minutes).")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise EdnError(BAD_PARAMS, f"steps={steps!r} must be a whole number of at least 1.")
-    if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
-        raise EdnError(BAD_PARAMS, f"minutes={minutes!r} must be a positive number.")
+    check_budget(steps, minutes)
     env = distributed.env_from_os()
     device = distributed.pick_device(device, env)
     created = distributed.init(env, device)
@@ -110,6 +107,7 @@ class TrainingRun:
         self._vgg: VGGLoss | None | bool = False  # False: not looked up yet
         self._last_save = time.monotonic()
         self._last_report: float | None = None
+        self._earlier_weights: train_more.EarlierWeights | None = None
 
     # --- setup -----------------------------------------------------------------------------
     def run(self) -> TrainedModel:
@@ -120,6 +118,9 @@ class TrainingRun:
         self.start, self.end = media_io.check_range(info, self.start, self.end)
         self.config = preset_config(self.preset, info.size, **self.overrides)
         self.target = {"video": str(info.path.resolve()), "hash": media_io.content_hash(info.path), "start": self.start, "end": self.end}
+        self.earlier = train_more.finished_model(self.folder, self.target) if self.resume else None
+        if self.earlier is not None:
+            self.config = TrainConfig.from_dict(self.earlier["config"])  # a model continues with its own settings
         try:
             payload = distributed.main_first(self._open_folder, self.env, then_others=False)
             if self.resume and not self.env.is_main:
@@ -128,8 +129,10 @@ class TrainingRun:
             self.datasets = self._build_datasets()
             self.stats = self.datasets["body"].stats
             if payload is None:
-                self.position = RunPosition(stage=STAGES[0], elapsed_s=time.monotonic() - began)
-                self.history = LossHistory()
+                earlier = self.earlier or {}
+                self.position = RunPosition(stage=next(iter(self._shares())), step=int(earlier.get("steps") or 0),
+                                            elapsed_s=time.monotonic() - began)
+                self.history = LossHistory(read_losses(self.folder) if self.earlier else None)  # the curve goes on
             else:
                 self.position = RunPosition(**payload["position"])
                 self.history = LossHistory(payload["losses"])
@@ -141,6 +144,9 @@ class TrainingRun:
             raise
         return model
 
+    def _shares(self) -> dict[str, float]:
+        return train_more.stage_shares(self.config, self.earlier)
+
     def _open_folder(self) -> dict[str, Any] | None:
         """Rank 0: check the name against resume, create the folder; the checkpoint when resuming."""
         if not self.resume:
@@ -151,13 +157,13 @@ class TrainingRun:
             self._created_folder = True
             return None
         if not self.checkpoint.is_file():
-            if (self.folder / registry.MODEL_FILE).is_file():
-                raise EdnError(BAD_CHECKPOINT, f"Model {self.name!r} has finished training; there is nothing to resume. "
-                                               "Train a new model under another name, or delete this one first.")
+            if self.earlier is not None:
+                return None  # continue the finished model from its weights
             raise EdnError(BAD_CHECKPOINT, f"There is no training of {self.name!r} to resume ({self.checkpoint} is missing); "
                                            "start it without --resume.")
         payload = read_checkpoint(self.checkpoint)
-        differences = flat_differences(self.config.to_dict(), payload["config"])
+        saved = {**payload["config"], "useful_steps": self.config.useful_steps}  # a warning's floor, not how it trains
+        differences = flat_differences(self.config.to_dict(), saved)
         saved_target = payload["extra"].get("target", {})
         differences += flat_differences({k: self.target[k] for k in ("hash", "start", "end")},  # the file may have moved
                                         {k: saved_target.get(k) for k in ("hash", "start", "end")})
@@ -188,7 +194,7 @@ class TrainingRun:
         position = self.position
         if self.budget_steps is None and self.budget_minutes is None and position.plan:
             return  # resuming with the checkpoint's budget
-        shares = self.config.stage_shares()
+        shares = self._shares()
         if self.budget_minutes is not None:
             position.minutes, position.total_steps, total, cumulative = self.budget_minutes, None, self.budget_minutes * 60.0, 0.0
             position.plan = {}
@@ -198,11 +204,11 @@ class TrainingRun:
         else:
             position.total_steps = self.budget_steps or self.config.default_steps
             position.minutes = None
-            position.plan = self.config.stage_steps(position.total_steps)
+            position.plan = train_more.stage_steps(self.config, self.earlier, position.total_steps)
 
     # --- stages ----------------------------------------------------------------------------
     def _train_stages(self, payload: dict[str, Any] | None) -> TrainedModel:
-        stages = list(self.config.stage_shares())
+        stages = list(self._shares())
         if self.position.stage not in stages:
             raise EdnError(BAD_CHECKPOINT, f"{self.checkpoint} is at stage {self.position.stage!r}, which this run does not have.")
         previous: nn.Module | None = None
@@ -249,6 +255,9 @@ class TrainingRun:
             "generator": torch.optim.Adam(networks[trained].parameters(), lr=config.lr, betas=betas),
             "discriminator": torch.optim.Adam([p for j in judges for p in networks[j].parameters()], lr=config.lr, betas=betas),
         }
+        if payload is None and self.earlier is not None:
+            self._earlier_weights = self._earlier_weights or train_more.EarlierWeights(self.folder)
+            self._earlier_weights.load(stage, networks)
         if payload is not None:
             restore_networks(payload, networks, self.checkpoint)
             restore_optimizers(payload, optimizers, self.checkpoint)
@@ -371,7 +380,7 @@ class TrainingRun:
             info = {
                 "steps": self.position.step,
                 "metrics": {"final_losses": {k: v for k, v in last.items() if k not in ("step", "stage")}},
-                "training": {"seconds": round(self.position.elapsed_s, 1), "device": str(self.device),
+                "training": {"seconds": round(self.position.elapsed_s + train_more.seconds(self.earlier), 1), "device": str(self.device),
                              "world_size": self.env.world_size, "budget": {"steps": self.position.total_steps,
                              "minutes": self.position.minutes}, "vgg_loss": isinstance(self._vgg, VGGLoss),
                              "face_stage": face_generator is not None},

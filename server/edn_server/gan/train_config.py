@@ -46,6 +46,9 @@ class TrainConfig(DictConfig):
     budget given to the local-enhancer stage and the face stage; stage 1 gets the rest. The presets
     use body : local : face = 0.7 : 0.15 : 0.15 (paper) and body : face = 0.8 : 0.2 (no local stage).
     A stage that does not run (no local enhancer, face_stage off) gets no share.
+    `useful_steps`: the fewest steps after which the preset's frames start to look like the person
+    (preview: about 5 CPU-minutes here; before that they are coloured noise); a model trained
+    fewer carries a warning (registry.training_warning), it is never refused.
     Learning rate: `lr` for the first half of each stage, then linear decay to 0 (pix2pixHD).
     `weight_init`: "default" (PyTorch's) or "normal" (pix2pixHD's N(0, 0.02)), see weight_init.py.
     `amp` and `channels_last` take effect on CUDA only; CPU training stays fp32 and contiguous.
@@ -81,6 +84,7 @@ class TrainConfig(DictConfig):
     smoothing: float = 1.0
     pose_model: str = "full"
     sample_count: int = 4
+    useful_steps: int = 0  # below this many steps the model's frames are noise: it carries a warning (0: no floor)
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -157,6 +161,16 @@ class TrainConfig(DictConfig):
         return cls(**values)
 
 
+def check_budget(steps: int | None, minutes: float | None) -> None:
+    """BAD_PARAMS unless the run has at most one budget, a whole number of steps or positive minutes."""
+    if steps is not None and minutes is not None:
+        raise EdnError(BAD_PARAMS, "Give a step budget or a time budget, not both (--steps or --minutes).")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise EdnError(BAD_PARAMS, f"steps={steps!r} must be a whole number of at least 1.")
+    if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
+        raise EdnError(BAD_PARAMS, f"minutes={minutes!r} must be a positive number.")
+
+
 def face_side_for_height(height: int) -> int:
     """A quarter of the frame height, a multiple of 16 px, at least 32 px (EDN: 128 of 512)."""
     return face_side(height // 2)
@@ -177,7 +191,7 @@ def _preset_fields(preset: str) -> dict[str, Any]:
             discriminator=DiscriminatorConfig(in_channels=6, ndf=64, n_layers=3, num_d=2),
             temporal_discriminator=DiscriminatorConfig(in_channels=12, ndf=64, n_layers=3, num_d=2),
             face_discriminator=DiscriminatorConfig(in_channels=6, ndf=64, n_layers=3, num_d=1),
-            local_share=0.15, face_share=0.15, default_steps=150_000, checkpoint_every_steps=2000,
+            local_share=0.15, face_share=0.15, default_steps=150_000, checkpoint_every_steps=2000, useful_steps=20_000,
         )
     if preset == "preview":
         # CPU-friendly: ngf 16 with 3 halvings and 4 blocks generates a 256x128 frame in well under
@@ -190,7 +204,7 @@ def _preset_fields(preset: str) -> dict[str, Any]:
             temporal_discriminator=DiscriminatorConfig(in_channels=12, ndf=16, n_layers=2, num_d=1),
             face_discriminator=DiscriminatorConfig(in_channels=6, ndf=16, n_layers=2, num_d=1),
             loss_weights=LossWeights(l1=10.0), face_loss_weights=LossWeights(l1=10.0),
-            local_share=0.0, face_share=0.2, default_steps=3000, checkpoint_every_steps=250,
+            local_share=0.0, face_share=0.2, default_steps=3000, checkpoint_every_steps=250, useful_steps=500,
         )
     if preset == "tiny":
         # For tests only: a few thousand parameters, frames 64 px high; useless images.
@@ -203,6 +217,7 @@ def _preset_fields(preset: str) -> dict[str, Any]:
             face_discriminator=DiscriminatorConfig(in_channels=6, ndf=8, n_layers=2, num_d=1),
             loss_weights=LossWeights(vgg=0.0, l1=10.0), face_loss_weights=LossWeights(vgg=0.0, l1=10.0),
             use_vgg=False, local_share=0.0, face_share=0.2, default_steps=20, checkpoint_every_steps=10, sample_count=2,
+            useful_steps=10,
         )
     raise EdnError(BAD_PARAMS, f"Training preset {preset!r} is unknown; choose one of preview (CPU-friendly, 128 px high) "
                                "or paper (512 px high, needs a GPU).")

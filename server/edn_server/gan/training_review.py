@@ -66,6 +66,15 @@ def write_png(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
+def read_losses(folder: Path) -> list[dict[str, Any]]:
+    """The loss entries of losses.json ([] when missing or unreadable): a continued model adds to them."""
+    try:
+        entries = json.loads((Path(folder) / LOSSES_JSON).read_text())
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
 def write_losses(folder: Path, entries: list[dict[str, Any]]) -> None:
     """losses.json, and losses.png when matplotlib is installed (one panel per stage)."""
     with atomic_file(folder / LOSSES_JSON) as tmp:

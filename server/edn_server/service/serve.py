@@ -164,6 +164,7 @@ def run_server(options: ServeOptions) -> int:
         raise EdnError(SERVER_RUNNING, f"A server already runs on data dir {data_dir} ({running.get('url', 'starting up')}, "
                                        f"pid {running.get('pid', '?')}). Use it, stop it, or pass another --data-dir.") from None
     token_file = ensure_token(data_dir)
+    config.record_python(data_dir)  # the add-on's default Python for starting this server again
     if options.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: other machines can reach this server; they still need the token in %s",
                     options.host, token_file)

@@ -62,7 +62,8 @@ class _ProgressReporter:
         self._last_stage: str | None = None
         self._overall = 0.0
 
-    def __call__(self, done: int, total: int, stage: str) -> None:
+    def __call__(self, done: int, total: int, stage: str, eta_s: float | None = None) -> None:
+        """`eta_s`: the seconds left as the kind knows them; without it, extrapolated from progress."""
         if self._stop.is_set():
             raise EdnError(CANCELLED, CANCELLED_ERROR["message"])
         fraction = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
@@ -77,7 +78,9 @@ class _ProgressReporter:
         if stage == self._last_stage and now - self._last_write < PROGRESS_WRITE_INTERVAL_S and done < total:
             return
         overall, elapsed = self._overall, now - self._started
-        eta = elapsed * (1.0 - overall) / overall if overall > 0.01 and elapsed > 0.5 else None
+        eta = eta_s
+        if eta is None and overall > 0.01 and elapsed > 0.5:
+            eta = elapsed * (1.0 - overall) / overall
         self._store.set_progress(self._job_id, round(overall, 4), stage, None if eta is None else round(eta, 1))
         self._last_write, self._last_stage = now, stage
 

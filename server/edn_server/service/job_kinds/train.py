@@ -3,12 +3,14 @@
 Resumable: training writes checkpoints into the model's folder, so after a crash or restart the
 scheduler runs the job again and it continues from its last checkpoint (train(..., resume=True)).
 A cancelled run keeps its checkpoint too: submitting `train` again with the same name, video,
-frame range and preset continues it.
+frame range and preset continues it. `resume: true` asks explicitly to continue a model, finished
+or not, for the new budget; without it a finished model's name is MODEL_EXISTS.
 """
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ... import registry
 from ...config import data_dir
-from ...errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, EdnError
+from ...errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, MODEL_NOT_FOUND, EdnError
 from ...names import DATASET_STAGE, DETECT_STAGE, LOSSES_FILE, SAMPLES_FILE, TRAIN_STAGE, stage_family
 from ..job_contract import FieldError, JobContext, JobKind, ResolvedMedia
 
@@ -35,6 +37,10 @@ class TrainParams(BaseModel):
                                "enhancer (needs a GPU); tiny: for tests only, its images are useless")
     steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="training steps in all (shared among the stages)")
     minutes: float | None = Field(None, gt=0, le=MAX_MINUTES, description="training time in all, dataset building included")
+    resume: bool = Field(False, description="continue the model of this name (finished, or stopped) for the new budget, "
+                                            "with its own settings; the preset is then ignored")
+    pose_model: Literal["lite", "full", "heavy"] | None = Field(
+        None, description="PoseLandmarker variant for the target's poses (default: the preset's, full)")
 
     @field_validator("name")
     @classmethod
@@ -53,12 +59,16 @@ class TrainParams(BaseModel):
 
 def validate_train(media: ResolvedMedia | None, params: TrainParams) -> None:
     """Answer at submit time what would otherwise fail after minutes of pose detection."""
+    from ...gan.checkpoint import checkpoint_path
     from ...gan.train_config import preset_config
 
     folder = registry.models_dir(data_dir()) / params.name
-    if (folder / registry.MODEL_FILE).is_file():
+    finished = (folder / registry.MODEL_FILE).is_file()
+    if finished and not params.resume:
         raise FieldError(MODEL_EXISTS, f"A trained model named {params.name!r} already exists on this server. Choose another "
-                                       f"name, or delete that model first (DELETE /v1/models/{params.name}).", "params.name")
+                                       "name, continue its training (resume), or delete that model first.", "params.name")
+    if params.resume and not finished and not checkpoint_path(folder).is_file():
+        raise FieldError(MODEL_NOT_FOUND, f"There is no model named {params.name!r} to continue; train it first.", "params.name")
     try:
         stages = preset_config(params.preset, media.info.size).stage_shares()
     except EdnError as exc:
@@ -68,14 +78,38 @@ def validate_train(media: ResolvedMedia | None, params: TrainParams) -> None:
                                      f"{params.preset!r} ({', '.join(stages)}); give steps={len(stages)} or more.", "params.steps")
 
 
-def _job_progress(ctx: JobContext):
+class _TrainingEta:
+    """The time left, from what is known rather than from progress so far (which counts pose
+    detection and dataset building at another pace): a time budget's remaining seconds, or
+    the remaining steps at the training steps' own rate."""
+
+    def __init__(self, minutes: float | None):
+        self.budget_s = None if minutes is None else minutes * 60.0
+        self.started = time.monotonic()
+        self.first: tuple[int, float] | None = None  # (steps, time) of the first training report
+
+    def __call__(self, done: int, total: int, training: bool) -> float | None:
+        now = time.monotonic()
+        if self.budget_s is not None:  # training reports (seconds of the budget used, the budget)
+            return max(0.0, total - done) if training else max(0.0, self.budget_s - (now - self.started))
+        if not training:
+            return None
+        if self.first is None:
+            self.first = (done, now)
+            return None
+        steps, since = done - self.first[0], now - self.first[1]
+        return (total - done) * since / steps if steps > 0 else None
+
+
+def _job_progress(ctx: JobContext, params: TrainParams):
     """train reports each training stage under its label ('train: body'...), which the scheduler
-    counts as the weighted `train` stage. A cancel is left to train's own check before the next
-    step, which writes the checkpoint that lets the job resume."""
+    counts as the weighted `train` stage, with the ETA from what is known (_TrainingEta). A cancel is
+    left to train's own check before the next step, which writes the checkpoint that lets the job resume."""
+    eta = _TrainingEta(params.minutes)
 
     def report(done: int, total: int, stage: str) -> None:
         try:
-            ctx.progress(done, total, stage)
+            ctx.progress(done, total, stage, eta_s=eta(done, total, stage_family(stage) == TRAIN_STAGE))
         except EdnError as exc:
             if exc.code != CANCELLED or stage_family(stage) != TRAIN_STAGE:
                 raise
@@ -102,8 +136,15 @@ def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
         "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"), "steps": meta.get("steps"),
         "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder),
         "samples": str(samples) if samples.is_file() else None, "resumed_from_step": resumed_from, "attempt": attempt,
-        "files": [str(f) for f in files if f.is_file()],
+        "files": [str(f) for f in files if f.is_file()], "warning": registry.training_warning(meta),
     }
+
+
+def _finished_steps(folder: Path) -> int | None:
+    """The steps of the finished model in `folder`, or None when none finished there (yet)."""
+    if not (folder / registry.MODEL_FILE).is_file():
+        return None
+    return int(registry.read_model_info(folder, complete=False).get("steps") or 0)
 
 
 def run_train(ctx: JobContext) -> dict:
@@ -114,18 +155,21 @@ def run_train(ctx: JobContext) -> dict:
     folder = registry.models_dir(data_dir()) / params.name
     owner = ctx.work_dir / OWNER_FILE
     ours = owner.is_file()
-    if ours and (folder / registry.MODEL_FILE).is_file():
-        # An earlier attempt finished (model.json is written last) but the server died before recording it.
-        return _result(folder, registry.read_model_info(folder, complete=False), 0, ctx.attempt)
     checkpoint = checkpoint_path(folder)
     resumed_from = _checkpoint_step(checkpoint)
-    if resumed_from is None and ours and folder.is_dir():
+    steps_now = _finished_steps(folder)
+    if ours and steps_now is not None and resumed_from is None and steps_now != json.loads(owner.read_text()).get("steps_before"):
+        # An earlier attempt finished (model.json is written last) but the server died before recording it.
+        return _result(folder, registry.read_model_info(folder, complete=False), 0, ctx.attempt)
+    if resumed_from is None and ours and folder.is_dir() and not params.resume:
         shutil.rmtree(folder)  # our own earlier attempt died before its first checkpoint: start afresh
-    owner.write_text(json.dumps({"model": params.name}))
+    if not ours:
+        owner.write_text(json.dumps({"model": params.name, "steps_before": steps_now}))
     media = ctx.media
+    overrides = {"pose_model": params.pose_model} if params.pose_model else None
     model = train(media.path, params.name, preset=params.preset, steps=params.steps, minutes=params.minutes,
-                  resume=resumed_from is not None, start=media.start, end=media.end, progress=_job_progress(ctx),
-                  cancelled=ctx.cancelled)
+                  resume=params.resume or resumed_from is not None, start=media.start, end=media.end,
+                  progress=_job_progress(ctx, params), cancelled=ctx.cancelled, config_overrides=overrides)
     return _result(model.folder, model.info, resumed_from or 0, ctx.attempt)
 
 

@@ -73,6 +73,7 @@ def run_transfer(ctx: JobContext) -> dict:
         "fps": media.info.fps, "fps_generated": round(result.fps_generated, 2), "seconds": round(result.seconds, 2),
         "poses": str(result.normalized_poses_path), "compiled": result.compiled,
         "files": [str(result.out_dir / RESULT_MANIFEST), str(result.normalized_poses_path)],
+        "warning": registry.training_warning(trained.info),  # an under-trained model's frames look like noise
     }
 
 
