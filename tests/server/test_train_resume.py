@@ -108,10 +108,19 @@ def test_a_finished_model_continues_for_a_new_budget(clip):
 
 
 def test_a_time_budget_bounds_the_whole_run(clip):
-    model = train(clip, "timed", preset="tiny", minutes=0.05, end=FRAMES)
+    past_budget: dict[str, int] = {}  # per stage, the steps that reported after the budget was used up
+
+    def progress(done, total, stage):  # a time budget reports (seconds used, seconds of budget)
+        if stage.startswith("train") and done >= total:
+            past_budget[stage] = past_budget.get(stage, 0) + 1
+
+    model = train(clip, "timed", preset="tiny", minutes=0.05, end=FRAMES, progress=progress)
     training = model.info["training"]
     assert training["budget"] == {"steps": None, "minutes": 0.05}
-    assert model.info["steps"] >= 2 and training["seconds"] <= 3.0 + 1.0  # at most about one step past the budget
+    assert model.info["steps"] >= 2
+    # Past the budget a stage takes at most one step: the one that crossed it, or (when building the
+    # dataset on a loaded machine used the budget up) the one step every stage runs. Independent of speed.
+    assert past_budget and max(past_budget.values()) == 1, past_budget
 
 
 SMALL_PAPER = {  # the paper preset's stages and shapes, with networks small enough for a test
