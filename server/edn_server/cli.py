@@ -316,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .pose.landmarker import quiet_native_logs
 
+    # A file name that is not valid UTF-8 is printed as its own bytes, not as an encoding error.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     args = build_parser().parse_args(argv)
     try:
         # The server keeps native logs: hiding them redirects the whole process's stderr for a moment.

@@ -113,8 +113,7 @@ def extract_poses(
     options.validate()
     if model_path is None and model not in MODEL_VARIANTS:
         raise EdnError(BAD_PARAMS, f"Pose model '{model}' is unknown; choose one of {', '.join(MODEL_VARIANTS)}.")
-    if fps is not None and not fps > 0:
-        raise EdnError(BAD_PARAMS, f"fps={fps} must be a positive number of frames per second.")
+    media_io.check_fps(fps)
     progress = progress or no_progress
     info = media_io.probe(media, fps=fps)
     start, end = media_io.check_range(info, start, end)

@@ -6,6 +6,8 @@ one of the stable codes in errors.py and `field` names the request field at faul
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import uuid
 from pathlib import Path
@@ -49,11 +51,34 @@ class ServerState:
         return self.data_dir / "jobs"
 
 
+class EdnJSONResponse(JSONResponse):
+    """JSON in ASCII: a path whose name is not valid UTF-8 (lone surrogates in Python) travels as
+    \\udcXX escapes instead of failing to encode, and comes back to a Python client as the same path.
+    A non-finite number (stored before the params were checked) is shown as null, never as invalid JSON."""
+
+    def render(self, content) -> bytes:
+        try:
+            text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(_finite(content), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return text.encode("ascii")
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
     body = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return EdnJSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -64,7 +89,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         first = exc.errors()[0]
-        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        loc = [str(part) for part in first.get("loc", ())]
+        loc = loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc  # where it came from, not a field
         field = ".".join(loc) or None
         return error_response(422, errors.BAD_PARAMS, f"{field or 'The request'} is invalid: {first.get('msg')}.", field)
 
@@ -87,7 +113,8 @@ def _public_job(job: dict) -> dict:
 
 def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI:
     app = FastAPI(title="edn server", version=state.version, summary="Everybody Dance Now motion transfer jobs",
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan)
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan,
+                  default_response_class=EdnJSONResponse)
     app.add_middleware(GuardMiddleware, config=guard)
     _install_error_handlers(app)
 
@@ -112,7 +139,7 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         kind, stored_input, params = prepare(state.kinds, request, state.uploads.path)
         job_id = state.store.insert(kind.name, stored_input, params, heavy=kind.heavy, resumable=kind.resumable)
         state.scheduler.notify()
-        return JSONResponse({"id": job_id, "state": "queued"}, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
+        return EdnJSONResponse({"id": job_id, "state": "queued"}, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
     @app.get("/v1/jobs", tags=["jobs"])
     async def list_jobs(state_filter: str | None = Query(None, alias="state", description="comma-separated states"),
@@ -122,13 +149,13 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         unknown = [s for s in states if s not in STATES]
         if unknown:
             raise FieldError(errors.BAD_PARAMS, f"Unknown state {unknown[0]!r}; use one of {', '.join(STATES)}.", "state")
-        return JSONResponse({"jobs": [_public_job(job) for job in state.store.list_jobs(states, kind, limit)]})
+        return EdnJSONResponse({"jobs": [_public_job(job) for job in state.store.list_jobs(states, kind, limit)]})
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     async def get_job(job_id: str):
         """The job's state, progress 0..1, stage, ETA, and its result or error. Pollers hit this route
         most, so it answers a ready JSONResponse and skips FastAPI's response encoding."""
-        return JSONResponse(_public_job(job_or_404(job_id)))
+        return EdnJSONResponse(_public_job(job_or_404(job_id)))
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel_job(job_id: str):
