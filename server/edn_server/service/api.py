@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -19,13 +20,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from .. import errors, registry
+from ..media import disk_error
 from . import result_archive as archives
 from .guard import GuardConfig, GuardMiddleware
 from .health import device_info, memory_info
 from .job_contract import FieldError, JobKinds, JobRequest, prepare
 from .job_table import FINAL_STATES, STATES, JobStore
 from .uploads import Uploads
-from .workers import Scheduler
+from .workers import DISK_ERRNOS, Scheduler
 
 API_VERSION = "1"
 
@@ -100,6 +102,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if exc.status_code != 404 else f"There is no route {request.url.path}. See /docs for the API."
         return error_response(exc.status_code, code, str(message), headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(sqlite3.OperationalError)
+    async def store_refused(request: Request, exc: sqlite3.OperationalError):
+        return error_response(507, errors.OUTPUT_UNWRITABLE, f"The server could not write its job table ({exc}). Free disk "
+                                                             "space in its data dir, then try again.")
+
+    @app.exception_handler(OSError)
+    async def disk_refused(request: Request, exc: OSError):
+        if exc.errno not in DISK_ERRNOS:
+            return await unexpected(request, exc)
+        return error_response(507, errors.OUTPUT_UNWRITABLE, disk_error(exc).message)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         return error_response(500, errors.INTERNAL, f"The server failed unexpectedly ({type(exc).__name__}). "
@@ -127,7 +140,10 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
     @app.get("/v1/health", tags=["server"])
     async def health(request: Request):
         """Without a token: only that the server is up. With one: version, device, memory and job counts."""
-        body: dict = {"status": "ok", "api_version": API_VERSION}
+        problems = state.scheduler.problems()
+        body: dict = {"status": "degraded" if problems else "ok", "api_version": API_VERSION}
+        if request.scope.get("state", {}).get("authorized") and problems:
+            body["problems"] = problems
         if request.scope.get("state", {}).get("authorized"):
             body.update(version=state.version, pid=os.getpid(), device=await run_in_threadpool(device_info, 0.2),
                         memory=memory_info(), jobs=state.store.counts(), kinds=state.kinds.names())
