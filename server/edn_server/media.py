@@ -107,9 +107,14 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, png_compression: int |
         raise disk_error(exc, path) from exc
 
 
+# A write the file system refused: full, over quota, read-only, not permitted, too long a name, a folder in the way.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                         errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
+
+
 def disk_error(exc: OSError, path: str | os.PathLike | None = None) -> EdnError:
     """A write the file system refused (full disk, read-only, permissions) as OUTPUT_UNWRITABLE."""
-    where = path if path is not None else exc.filename
+    where = path if path is not None else (exc.filename2 or exc.filename)  # a rename names its target second
     return EdnError(OUTPUT_UNWRITABLE, f"Could not write {where or 'the output'}: {exc.strerror or exc}. "
                                        "Free disk space, or choose a folder this program may write to.")
 

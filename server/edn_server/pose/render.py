@@ -19,7 +19,7 @@ from ..media import VideoWriter, write_image
 from ..names import RENDER_STAGE, frame_name
 from ..progress import Progress, check_cancelled, no_progress
 from .landmarks import INDEX, NUM_LANDMARKS
-from .sequence import PoseSequence
+from .sequence import PoseSequence, frame_size
 
 VISIBILITY_THRESHOLD = 0.3
 NECK = NUM_LANDMARKS  # a virtual point between the shoulders, appended while drawing
@@ -145,10 +145,10 @@ def render_sequence(seq: PoseSequence, output: str | os.PathLike, size: tuple[in
     under `output` when this fails or is cancelled."""
 
     output = Path(output)
-    size = tuple(seq.size if size is None else size)
-    if len(size) != 2 or min(size) <= 0:
-        raise EdnError(BAD_PARAMS, f"Label size {size} is invalid: give a positive width and height, e.g. 512x256.")
-    size = (int(size[0]), int(size[1]))
+    try:
+        size = frame_size(seq.size if size is None else size, "label size")
+    except ValueError as exc:
+        raise EdnError(BAD_PARAMS, f"{exc}, e.g. 512x256.") from None
     if len(seq) == 0:
         raise EdnError(NO_FRAMES, f"There are no poses to render into {output}: the pose file holds no frames.")
     suffix = output.suffix.lower()

@@ -20,14 +20,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from .. import errors, registry
-from ..media import disk_error
+from ..media import DISK_ERRNOS, disk_error
 from . import result_archive as archives
 from .guard import GuardConfig, GuardMiddleware
 from .health import device_info, memory_info
 from .job_contract import FieldError, JobKinds, JobRequest, prepare
 from .job_table import FINAL_STATES, STATES, JobStore
 from .uploads import Uploads
-from .workers import DISK_ERRNOS, Scheduler
+from .workers import Scheduler
 
 API_VERSION = "1"
 
@@ -35,6 +35,7 @@ _STATUS = {
     errors.MEDIA_NOT_FOUND: 404, errors.MODEL_NOT_FOUND: 404, errors.NOT_FOUND: 404,
     errors.UNAUTHORIZED: 401, errors.NOT_IMPLEMENTED: 501, errors.NOT_READY: 409, errors.TOO_LARGE: 413,
     errors.HOST_NOT_ALLOWED: 421, errors.INTERNAL: 500,
+    errors.OUTPUT_UNWRITABLE: 507,  # raised while a request runs, it is the server's own disk that refused
 }
 _HTTP_CODES = {404: errors.NOT_FOUND, 401: errors.UNAUTHORIZED, 413: errors.TOO_LARGE}
 

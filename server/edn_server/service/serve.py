@@ -14,11 +14,12 @@ import os
 import secrets
 import socket
 import stat
+import tempfile
 from pathlib import Path
 
 from .. import config
 from ..atomic import atomic_file
-from ..errors import BAD_PARAMS, SERVER_RUNNING, EdnError
+from ..errors import BAD_PARAMS, OUTPUT_UNWRITABLE, SERVER_RUNNING, EdnError
 from .api import API_VERSION, ServerState, create_app
 from .guard import GuardConfig, allowed_hosts
 from .job_table import JobStore
@@ -137,8 +138,9 @@ def _build(options: ServeOptions, data_dir: Path, token: str, port: int):
     kinds = builtin_kinds()
     kinds.load_plugins()
     scheduler = Scheduler(store, kinds, data_dir, light_workers=options.light_workers)
-    state = ServerState(data_dir=data_dir, store=store, scheduler=scheduler, kinds=kinds,
-                        uploads=Uploads(data_dir / "uploads", options.max_upload_bytes), version=server_version())
+    uploads = Uploads(data_dir / "uploads", options.max_upload_bytes)
+    uploads.remove_partials()
+    state = ServerState(data_dir=data_dir, store=store, scheduler=scheduler, kinds=kinds, uploads=uploads, version=server_version())
     guard = GuardConfig(token=token, allowed_hosts=allowed_hosts(options.host, port, options.allow_hosts),
                         max_body_bytes=options.max_body_bytes, max_upload_bytes=options.max_upload_bytes)
     return state, create_app(state, guard, lifespan=_lifespan(scheduler))
@@ -150,7 +152,13 @@ def run_server(options: ServeOptions) -> int:
     if options.light_workers < 1:
         raise EdnError(BAD_PARAMS, f"--light-workers {options.light_workers} would never run pose jobs; use 1 or more.")
     data_dir = Path(options.data_dir or config.data_dir()).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise EdnError(OUTPUT_UNWRITABLE, f"Data dir {data_dir} is not a folder this server may write to ({exc.strerror or exc}). "
+                                          "Pass another --data-dir, or fix its permissions.") from None
     os.environ["EDN_HOME"] = str(data_dir)  # so the pose cache and everything else agree on the data dir
     # Torch is imported later, by the first heavy job. Leave one core to Blender, video decoding and
     # the HTTP loop: with every core busy, OpenMP threads spin against each other (measured here on

@@ -5,7 +5,6 @@ running end `interrupted` (or are queued again when their kind can resume) and q
 """
 from __future__ import annotations
 
-import errno
 import gc
 import logging
 import os
@@ -15,9 +14,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..atomic import remove_partials
 from ..errors import BAD_PARAMS, CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
 from ..gan.device import is_out_of_memory, release_cached_memory
-from ..media import disk_error
+from ..media import DISK_ERRNOS, disk_error
 from ..names import SETUP_STAGES, stage_family
 from . import job_table as js
 from .job_contract import JobContext, JobKind, JobKinds, field_of, media_from_stored
@@ -29,8 +29,6 @@ PROGRESS_WRITE_INTERVAL_S = 0.2
 STRICT_STAGES_ENV = "EDN_STRICT_STAGES"  # "1": a stage name a kind did not declare raises (set by the tests)
 _unknown_stages_logged: set[tuple[str, str]] = set()
 IDLE_POLL_S = 1.0
-# A write the file system refused: full, over quota, read-only, not permitted, too long a name.
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENAMETOOLONG})
 RECORD_RETRY_S = (0.1, 0.5, 2.0)  # a locked database frees up in moments; a full disk is then retried every poll
 
 CANCELLED_ERROR = EdnError(CANCELLED, "The job was cancelled; nothing half-written was kept.").to_dict()
@@ -114,9 +112,15 @@ class Scheduler:
         self._unrecorded: dict[str, tuple[str, dict | None, dict | None]] = {}
 
     def start(self) -> dict[str, int]:
+        stopped = self.store.list_jobs((js.RUNNING,), limit=1_000_000)
         recovered = self.store.recover(INTERRUPTED_ERROR, CANCELLED_ERROR)
         if any(recovered.values()):
             log.warning("after a restart: %s", ", ".join(f"{n} job(s) now {state}" for state, n in recovered.items() if n))
+        for job in stopped:  # their half-written files, in the job's folder and in an output folder it named
+            own = self.data_dir / "jobs" / job["id"]
+            for folder in {own, Path((job["params"] or {}).get("output_dir") or own)}:
+                for removed in remove_partials(folder):
+                    log.warning("removed %s, half-written by job %s when the server stopped", removed, job["id"])
         workers = [("heavy", True)] + [(f"light-{i}", False) for i in range(self.light_workers)]
         for name, heavy in workers:
             thread = threading.Thread(target=self._work, args=(heavy,), name=f"edn-worker-{name}", daemon=True)

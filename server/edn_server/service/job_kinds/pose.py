@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from ... import registry
 from ...atomic import atomic_dir
 from ...config import data_dir
-from ...errors import BAD_PARAMS, EdnError
+from ...errors import BAD_PARAMS, OUTPUT_UNWRITABLE, EdnError
 from ...names import (
     DETECT_STAGE,
     FRAME_PATTERN,
@@ -27,6 +27,8 @@ from ...names import (
 from ...pose.normalize import NormalizeOptions
 from ...progress import check_cancelled
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, PathText, ResolvedMedia, server_path
+
+LABELS_MARK = ".edn-preview"  # inside a labels folder a preview wrote: a later preview may replace it
 
 
 def normalization_field():
@@ -119,10 +121,12 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
 
     width, height = seq.size
     blank = np.zeros((height, width, 3), np.uint8)
+    folder = _labels_folder(out)
     video = out / LABELS_VIDEO if with_video else None
     writer = VideoWriter(video, seq.fps, seq.size) if with_video else None
     try:
-        with atomic_dir(out / LABELS_DIR) as tmp:
+        with atomic_dir(folder) as tmp:
+            (tmp / LABELS_MARK).touch()
             for index in range(len(seq)):
                 check_cancelled(ctx.cancelled)
                 image = render_label(seq.keypoints[index], seq.size) if seq.usable[index] else blank
@@ -136,7 +140,18 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
     finally:
         if writer is not None:
             writer.close(keep=False)
-    return out / LABELS_DIR, video
+    return folder, video
+
+
+def _labels_folder(out: Path) -> Path:
+    """out/labels, unless a folder of that name is not one a preview wrote: that is the user's, and
+    is never replaced; the labels then go beside it, into labels-2 (or -3, ...)."""
+    for number in range(1, 100):
+        folder = out / (LABELS_DIR if number == 1 else f"{LABELS_DIR}-{number}")
+        if not folder.exists() or (folder / LABELS_MARK).is_file():
+            return folder
+    raise EdnError(OUTPUT_UNWRITABLE, f"{out} already holds folders labels to labels-99 that this server did not write. "
+                                      "Choose another output_dir.")
 
 
 def run_preview(ctx: JobContext) -> dict:
