@@ -178,7 +178,7 @@ def _cmd_serve(args) -> int:
 
     return run_server(ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, allow_hosts=tuple(args.allow_host),
                                    max_upload_bytes=args.max_upload, max_body_bytes=args.max_body,
-                                   light_workers=args.light_workers, log_level=args.log_level))
+                                   light_workers=args.light_workers, log_level=args.log_level, roots=tuple(args.root)))
 
 
 def _cmd_transfer(args) -> int:
@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload", type=_size, default="4G", help="largest upload (default 4G)")
     serve.add_argument("--max-body", type=_size, default="1M", help="largest JSON request body (default 1M)")
     serve.add_argument("--light-workers", type=int, default=2, help="light jobs (pose extraction) run beside the heavy one (default 2)")
+    serve.add_argument("--root", action="append", type=Path, default=[], metavar="DIR",
+                       help="media paths and output folders must lie in DIR (repeatable; default: anywhere on 127.0.0.1, "
+                            "only the data dir on any other --host)")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     serve.set_defaults(func=_cmd_serve)
 

@@ -35,7 +35,7 @@ _STATUS = {
     errors.MEDIA_NOT_FOUND: 404, errors.MODEL_NOT_FOUND: 404, errors.NOT_FOUND: 404,
     errors.UNAUTHORIZED: 401, errors.NOT_IMPLEMENTED: 501, errors.NOT_READY: 409, errors.TOO_LARGE: 413,
     errors.HOST_NOT_ALLOWED: 421, errors.INTERNAL: 500,
-    errors.OUTPUT_UNWRITABLE: 507,  # raised while a request runs, it is the server's own disk that refused
+    errors.OUTPUT_UNWRITABLE: 507, errors.PATH_NOT_ALLOWED: 403,  # raised while a request runs, it is the server's own disk that refused
 }
 _HTTP_CODES = {404: errors.NOT_FOUND, 401: errors.UNAUTHORIZED, 413: errors.TOO_LARGE}
 
@@ -48,6 +48,7 @@ class ServerState:
     kinds: JobKinds
     uploads: Uploads
     version: str
+    roots: tuple[str, ...] | None = None  # folders media paths and output folders must lie in; None: anywhere
 
     @property
     def jobs_dir(self) -> Path:
@@ -153,7 +154,7 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
     @app.post("/v1/jobs", status_code=202, tags=["jobs"])
     def submit_job(request: JobRequest):
         """Check the request completely (media readable, range inside the clip, params valid) and queue it."""
-        kind, stored_input, params = prepare(state.kinds, request, state.uploads.path)
+        kind, stored_input, params = prepare(state.kinds, request, state.uploads.path, state.roots)
         job_id = state.store.insert(kind.name, stored_input, params, heavy=kind.heavy, resumable=kind.resumable)
         state.scheduler.notify()
         return EdnJSONResponse({"id": job_id, "state": "queued"}, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})

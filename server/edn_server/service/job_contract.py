@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema, field_validator, model_validator
 
-from ..errors import BAD_PARAMS, BAD_RANGE, EdnError
+from ..errors import BAD_PARAMS, BAD_RANGE, PATH_NOT_ALLOWED, EdnError
 from ..media import MAX_FPS, MIN_FPS
 from ..progress import Progress
 
@@ -267,12 +267,33 @@ def media_from_stored(stored: dict | None) -> ResolvedMedia | None:
     return ResolvedMedia(path=Path(stored["path"]), start=start, end=end, fps=stored.get("fps"), info=info)
 
 
-def prepare(kinds: JobKinds, request: JobRequest, upload_path: Callable[[str], Path]) -> tuple[JobKind, dict, dict]:
-    """Validate a request completely; returns (kind, stored input, stored params) or raises FieldError/EdnError."""
+# Params naming files or folders on the server, confined like input.media.path when the server has roots.
+CONFINED_PARAMS = ("output_dir", "target_poses")
+
+
+def confine(path: str, roots: tuple[str, ...], field: str) -> None:
+    """PATH_NOT_ALLOWED unless `path`, with its symlinks resolved, lies inside one of `roots`."""
+    real = os.path.realpath(path)
+    if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise FieldError(PATH_NOT_ALLOWED, f"{field} {path} is outside the folders this server may read and write "
+                                           f"({', '.join(roots)}). Use a path under one of them, or upload the media; "
+                                           "the server's owner can add folders with `edn serve --root DIR`.", field)
+
+
+def prepare(kinds: JobKinds, request: JobRequest, upload_path: Callable[[str], Path],
+            roots: tuple[str, ...] | None = None) -> tuple[JobKind, dict, dict]:
+    """Validate a request completely; returns (kind, stored input, stored params) or raises FieldError/EdnError.
+    With `roots` (real, absolute folders), every path the request names must lie inside one of them."""
     kind = kinds.get(request.kind)
     if kind is None:
         raise FieldError(BAD_PARAMS, f"Unknown job kind '{request.kind}'; use one of {', '.join(kinds.names())}.", "kind")
     params = parse_params(kind, request.params)
+    if roots is not None:
+        if request.input.media is not None and request.input.media.path is not None:
+            confine(request.input.media.path, roots, "input.media.path")
+        for name in CONFINED_PARAMS:
+            if getattr(params, name, None) is not None:
+                confine(getattr(params, name), roots, f"params.{name}")
     media = None
     if request.input.media is not None:
         media = resolve_media(request.input.media, upload_path)
