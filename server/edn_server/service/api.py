@@ -24,7 +24,7 @@ from ..media import DISK_ERRNOS, disk_error
 from . import result_archive as archives
 from .guard import GuardConfig, GuardMiddleware
 from .health import device_info, memory_info
-from .job_contract import FieldError, JobKinds, JobRequest, prepare
+from .job_contract import FieldError, JobKinds, JobRequest, document_requests, prepare
 from .job_table import FINAL_STATES, STATES, JobStore
 from .uploads import Uploads
 from .workers import Scheduler
@@ -132,6 +132,14 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
                   default_response_class=EdnJSONResponse)
     app.add_middleware(GuardMiddleware, config=guard)
     _install_error_handlers(app)
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document_requests(default_openapi(), state.kinds)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     def job_or_404(job_id: str) -> dict:
         job = state.store.get(job_id)

@@ -222,6 +222,24 @@ class JobKinds:
             log.warning("loaded job kinds from plug-in module %s", name)
 
 
+def document_requests(openapi: dict, kinds: JobKinds) -> None:
+    """Describe POST /v1/jobs' body in `openapi` as one variant per job kind, with that kind's own
+    params schema, instead of "kind: any string, params: any object": clients (and the API fuzzer)
+    then see every field, range and length the server checks."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    template = "#/components/schemas/{model}"
+    variants = []
+    for name in kinds.names():
+        params = kinds.get(name).params.model_json_schema(ref_template=template)
+        schemas.update(params.pop("$defs", {}))
+        schemas[f"params_{name}"] = params
+        variants.append({"type": "object", "title": name, "additionalProperties": False, "required": ["kind"],
+                         "properties": {"kind": {"type": "string", "enum": [name]},
+                                        "input": {"$ref": template.format(model="JobInput")},
+                                        "params": {"$ref": template.format(model=f"params_{name}")}}})
+    schemas["JobRequest"] = {"title": "JobRequest", "description": JobRequest.__doc__, "oneOf": variants}
+
+
 # -- submit-time checks --------------------------------------------------------------------------
 
 def field_of(error: ValidationError, prefix: str) -> tuple[str, str]:
@@ -271,9 +289,15 @@ def media_from_stored(stored: dict | None) -> ResolvedMedia | None:
 CONFINED_PARAMS = ("output_dir", "target_poses")
 
 
-def confine(path: str, roots: tuple[str, ...], field: str) -> None:
-    """PATH_NOT_ALLOWED unless `path`, with its symlinks resolved, lies inside one of `roots`."""
-    real = os.path.realpath(path)
+def confine(path: Any, roots: tuple[str, ...], field: str) -> None:
+    """PATH_NOT_ALLOWED unless `path`, with its symlinks resolved, lies inside one of `roots`.
+    Not a usable path at all: left to the params' own validation, which names the problem."""
+    try:
+        real = os.path.realpath(server_path(path, field)) if isinstance(path, str) else None
+    except (ValueError, OSError):
+        real = None
+    if real is None:
+        return
     if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
         raise FieldError(PATH_NOT_ALLOWED, f"{field} {path} is outside the folders this server may read and write "
                                            f"({', '.join(roots)}). Use a path under one of them, or upload the media; "
@@ -287,13 +311,12 @@ def prepare(kinds: JobKinds, request: JobRequest, upload_path: Callable[[str], P
     kind = kinds.get(request.kind)
     if kind is None:
         raise FieldError(BAD_PARAMS, f"Unknown job kind '{request.kind}'; use one of {', '.join(kinds.names())}.", "kind")
-    params = parse_params(kind, request.params)
-    if roots is not None:
+    if roots is not None:  # before the params are validated: that looks at the folders they name
         if request.input.media is not None and request.input.media.path is not None:
             confine(request.input.media.path, roots, "input.media.path")
         for name in CONFINED_PARAMS:
-            if getattr(params, name, None) is not None:
-                confine(getattr(params, name), roots, f"params.{name}")
+            confine(request.params.get(name), roots, f"params.{name}")
+    params = parse_params(kind, request.params)
     media = None
     if request.input.media is not None:
         media = resolve_media(request.input.media, upload_path)
