@@ -209,3 +209,24 @@ def test_half_written_files_of_a_killed_server_are_removed_at_start_up(tmp_path)
         assert "half-written by job" in second.log() and "an upload the server was receiving" in second.log()
     finally:
         second.stop()
+
+
+def test_health_names_a_worker_that_is_not_running(tmp_path):
+    """Workers survive every Exception; should one die anyway (a BaseException), health says so."""
+    from edn_server.service.job_contract import JobKinds
+    from edn_server.service.job_table import JobStore
+    from edn_server.service.workers import Scheduler
+
+    class DyingStore(JobStore):
+        def claim_next(self, heavy: bool):
+            if heavy:
+                raise SystemExit("the heavy worker's thread ends here")
+            return super().claim_next(heavy)
+
+    scheduler = Scheduler(DyingStore(tmp_path / "jobs.sqlite3"), JobKinds(), tmp_path, light_workers=1)
+    scheduler.start()
+    try:
+        problems = poll(lambda: scheduler.problems(), timeout=10)
+        assert problems == ["worker edn-worker-heavy is not running"], problems
+    finally:
+        scheduler.stop()
