@@ -211,6 +211,7 @@ def test_half_written_files_of_a_killed_server_are_removed_at_start_up(tmp_path)
         second.stop()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread is made to die
 def test_health_names_a_worker_that_is_not_running(tmp_path):
     """Workers survive every Exception; should one die anyway (a BaseException), health says so."""
     from edn_server.service.job_contract import JobKinds
