@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 EDN := $(VENV)/bin/edn
-STAMP := $(VENV)/.edn-setup-1
+STAMP := $(VENV)/.edn-setup-2
 SHARED_MODELS ?= ../shared/models
 # The oldest Blender the extension supports (4.2 LTS), as a Python module, for the add-on tests.
 BPY42 := .venv-bpy42
@@ -16,7 +16,8 @@ setup: $(STAMP) models
 $(STAMP): server/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 mediapipe==1.2.3 'numpy<2' bpy==5.0.1 tqdm fastapi uvicorn pytest ruff matplotlib
+	$(PY) -m pip install -q torch==2.13.0 mediapipe==1.2.3 'numpy<2' bpy==5.0.1 tqdm fastapi uvicorn pytest ruff matplotlib \
+		schemathesis hypothesis pytest-timeout
 	$(PY) -m pip install -q --no-deps -e server
 	@touch $@
 

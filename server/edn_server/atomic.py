@@ -3,10 +3,36 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+# The temporary names below: "." + final name + "." + mkstemp's 8 random characters + ".part" [+ suffix].
+_PARTIAL = re.compile(r"^\..+\.[a-z0-9_]{8}\.part(\.[A-Za-z0-9]{1,8})?$")
+
+
+def remove_partials(folder: str | os.PathLike) -> list[Path]:
+    """Delete what atomic_file/atomic_dir left in `folder` when a process was killed mid-write (they
+    are never results: those only appear under their final names). Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # gone, or unreadable: nothing of ours to clean
+        return removed
+    for entry in entries:
+        if not _PARTIAL.match(entry.name):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager

@@ -2,10 +2,43 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
-from .errors import EdnError
+from .errors import BAD_PARAMS, INTERNAL, EdnError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes read like every other failure: `edn: error: BAD_PARAMS: ...`, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"edn: error: {BAD_PARAMS}: {message} (see `{self.prog} --help`).\n")
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use 0 (any free one) to 65535")
+    return int(text)
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write WIDTHxHEIGHT, e.g. 512x256")
+    return int(width), int(height)
 
 
 def _range_args(parser: argparse.ArgumentParser) -> None:
@@ -17,9 +50,9 @@ def _normalize_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-normalize", action="store_true",
                         help="skip the automatic mapping to the target's size and floor; only fit the frame and apply the overrides")
     parser.add_argument("--no-auto", dest="no_normalize", action="store_true", help=argparse.SUPPRESS)  # the old spelling
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply the automatic scale (default 1.0)")
-    parser.add_argument("--offset-x", type=float, default=0.0, help="shift right, in target pixels (default 0)")
-    parser.add_argument("--offset-y", type=float, default=0.0, help="shift down, in target pixels (default 0)")
+    parser.add_argument("--scale", type=_finite, default=1.0, help="multiply the automatic scale (default 1.0)")
+    parser.add_argument("--offset-x", type=_finite, default=0.0, help="shift right, in target pixels (default 0)")
+    parser.add_argument("--offset-y", type=_finite, default=0.0, help="shift down, in target pixels (default 0)")
     parser.add_argument("--mirror", action="store_true", help="mirror the motion left-right (swaps left and right limbs)")
 
 
@@ -96,13 +129,9 @@ def _cmd_render(args) -> int:
     from .pose.sequence import PoseSequence
     from .progress import TqdmProgress
 
-    size = None
-    if args.size:
-        w, _, h = args.size.lower().partition("x")
-        size = (int(w), int(h))
     bar = TqdmProgress()
     try:
-        render_sequence(PoseSequence.load(args.poses), args.output, size=size, progress=bar)
+        render_sequence(PoseSequence.load(args.poses), args.output, size=args.size, progress=bar)
     finally:
         bar.close()
     print(f"wrote {args.output}")
@@ -149,7 +178,7 @@ def _cmd_serve(args) -> int:
 
     return run_server(ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, allow_hosts=tuple(args.allow_host),
                                    max_upload_bytes=args.max_upload, max_body_bytes=args.max_body,
-                                   light_workers=args.light_workers, log_level=args.log_level))
+                                   light_workers=args.light_workers, log_level=args.log_level, roots=tuple(args.root)))
 
 
 def _cmd_transfer(args) -> int:
@@ -196,7 +225,7 @@ def _cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edn", description="Everybody Dance Now motion transfer: poses, training, transfer.")
+    parser = _Parser(prog="edn", description="Everybody Dance Now motion transfer: poses, training, transfer.")
     parser.add_argument("--verbose", action="store_true", help="show MediaPipe's native logging (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -222,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--model", choices=("lite", "full", "heavy"), default="full")
     extract.add_argument("--no-cache", action="store_true", help="detect again even if cached")
     extract.add_argument("--model-path", type=Path, default=None, help="use this PoseLandmarker .task file instead of --model")
-    extract.add_argument("--fps", type=float, default=None, help="frame rate (default: the movie's; 30 for an image folder)")
+    extract.add_argument("--fps", type=_finite, default=None, help="frame rate (default: the movie's; 30 for an image folder)")
     extract.add_argument("--num-poses", type=int, default=1,
                          help="people detected per frame; >1 keeps the right person in crowded clips but is ~1.6x slower (default 1)")
     _range_args(extract)
@@ -231,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     smooth = pose.add_parser("smooth", help="zero-lag temporal smoothing of keypoints")
     smooth.add_argument("poses", type=Path)
     smooth.add_argument("-o", "--output", type=Path, required=True)
-    smooth.add_argument("--strength", type=float, default=1.0, help="0 = off, 1 = default, larger = smoother")
+    smooth.add_argument("--strength", type=_finite, default=1.0, help="0 = off, 1 = default, larger = smoother")
     smooth.set_defaults(func=_cmd_smooth)
 
     normalize = pose.add_parser("normalize", help="map source poses into the target's frame, size and floor")
@@ -244,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = pose.add_parser("render", help="draw stick-figure label images")
     render.add_argument("poses", type=Path)
     render.add_argument("-o", "--output", type=Path, required=True, help="an .mp4 file or a folder for PNG frames")
-    render.add_argument("--size", help="WxH (default: the pose file's frame size)")
+    render.add_argument("--size", type=_frame_size, help="WxH (default: the pose file's frame size)")
     render.set_defaults(func=_cmd_render)
     from .gan.train_config import BUDGET_HELP
 
@@ -259,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget = teach.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, default=None,
                         help="optimiser steps for the whole run, shared among the stages as said below (default: the preset's)")
-    budget.add_argument("--minutes", type=float, default=None, help="time for the whole run, dataset building included")
+    budget.add_argument("--minutes", type=_finite, default=None, help="time for the whole run, dataset building included")
     teach.add_argument("--resume", action="store_true",
                        help="continue training --name: an interrupted run from its checkpoint, a finished model for the new budget")
     teach.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -268,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the job server for the Blender add-on (HTTP/JSON, bearer token)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=0, help="port (default 0: any free one; see <data dir>/server.json)")
+    serve.add_argument("--port", type=_port, default=0, help="port (default 0: any free one; see <data dir>/server.json)")
     serve.add_argument("--data-dir", type=Path, default=None,
                        help="jobs, uploads, models and the token (default: EDN_HOME or the XDG data dir)")
     serve.add_argument("--allow-host", action="append", default=[], metavar="NAME[:PORT]",
@@ -276,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload", type=_size, default="4G", help="largest upload (default 4G)")
     serve.add_argument("--max-body", type=_size, default="1M", help="largest JSON request body (default 1M)")
     serve.add_argument("--light-workers", type=int, default=2, help="light jobs (pose extraction) run beside the heavy one (default 2)")
+    serve.add_argument("--root", action="append", type=Path, default=[], metavar="DIR",
+                       help="media paths and output folders must lie in DIR (repeatable; default: anywhere on 127.0.0.1, "
+                            "only the data dir on any other --host)")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     serve.set_defaults(func=_cmd_serve)
 
@@ -285,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("-o", "--output", type=Path, required=True,
                      help="folder for the frames (NNNNNN.png, numbered by source frame), result.mp4 and edn_result.json")
     _normalize_args(use)
-    use.add_argument("--smoothing", type=float, default=1.0, help="temporal smoothing of the source poses: 0 = off, 1 = default")
+    use.add_argument("--smoothing", type=_finite, default=1.0, help="temporal smoothing of the source poses: 0 = off, 1 = default")
     use.add_argument("--no-face", action="store_true", help="skip the face refinement")
     use.add_argument("--no-video", action="store_true", help="write only the PNG frames, no result.mp4")
     use.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -317,7 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .pose.landmarker import quiet_native_logs
 
+    # A file name that is not valid UTF-8 is printed as its own bytes, not as an encoding error.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     args = build_parser().parse_args(argv)
+    from .media import DISK_ERRNOS, disk_error
+
     try:
         # The server keeps native logs: hiding them redirects the whole process's stderr for a moment.
         with quiet_native_logs(not args.verbose and args.command != "serve"):
@@ -328,6 +366,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edn: interrupted; nothing half-written was kept.", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            return _unexpected(exc)
+        print(f"edn: error: {disk_error(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # never a traceback for a user: a code and a sentence (EDN_DEBUG=1 shows it)
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    if os.environ.get("EDN_DEBUG"):
+        traceback.print_exc()
+    print(f"edn: error: {INTERNAL}: unexpected {type(exc).__name__}: {exc}. This is a bug in edn: please report it "
+          "(run again with EDN_DEBUG=1 for the details).", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -51,4 +51,5 @@ NOT_READY = "NOT_READY"
 TOO_LARGE = "TOO_LARGE"
 HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
 SERVER_RUNNING = "SERVER_RUNNING"
+PATH_NOT_ALLOWED = "PATH_NOT_ALLOWED"  # a media path or output folder outside the server's --root folders
 INTERNAL = "INTERNAL"

@@ -90,7 +90,7 @@ def test_bad_parameter_is_422_naming_the_field(server, client):
         ({"kind": "test_sleep", "params": {"sceonds": 1}}, "params.sceonds"),
         ({"kind": "no_such_kind"}, "kind"),
         ({"kind": "extract_poses"}, "input.media"),
-        ({"kind": "extract_poses", "input": {"media": {"path": "relative.mp4"}}}, "input.media"),
+        ({"kind": "extract_poses", "input": {"media": {"path": "relative.mp4"}}}, "input.media.path"),
         ({"kind": "extract_poses", "input": {"media": {"path": "/x.mp4", "frame_start": -1}}}, "input.media.frame_start"),
         ({"kind": "extract_poses", "input": {"media": {"path": clip}}, "params": {"output_dir": "out"}}, "params.output_dir"),
         ({"kind": "preview_poses", "input": {"media": {"path": clip}}, "params": {}}, "params"),

@@ -33,9 +33,9 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
+    from ..media import read_image
 
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return read_image(path)
 
 
 def side_by_side_rows(source_path: Path, normalized, frames_dir: Path, start: int = 0):
@@ -54,10 +54,9 @@ def side_by_side_rows(source_path: Path, normalized, frames_dir: Path, start: in
 
 def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path: Path, sheet_rows: int = 6) -> None:
     """Stream the rows into an mp4 and keep a few evenly spaced ones for the contact sheet."""
-    import cv2
 
     from ..atomic import atomic_file
-    from ..media import VideoWriter
+    from ..media import VideoWriter, write_image
 
     picks = set(np.linspace(0, total - 1, min(sheet_rows, total)).round().astype(int).tolist())
     kept = []
@@ -78,7 +77,7 @@ def write_side_by_side(rows, out_path: Path, fps: float, total: int, sheet_path:
         if writer is not None:
             writer.close(keep=False)
     with atomic_file(sheet_path, suffix=".png") as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(kept, axis=0), cv2.COLOR_RGB2BGR))
+        write_image(tmp, np.concatenate(kept, axis=0))
 
 
 def model_name_for(target: Path, preset: str) -> str:

@@ -17,13 +17,12 @@ _DONE = object()
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """An RGB frame as PNG, atomically (fast compression: these are intermediate files)."""
-    import cv2
+    from ..media import write_image
 
     problem = f"Could not write {path}: check that the output folder is writable, the disk not full and no folder has that name"
     try:
         with atomic_file(path, suffix=".png") as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-                raise EdnError(OUTPUT_UNWRITABLE, f"{problem}.")
+            write_image(tmp, rgb, png_compression=1)
     except OSError as exc:
         raise EdnError(OUTPUT_UNWRITABLE, f"{problem} ({exc.strerror or exc}).") from exc
 

@@ -58,11 +58,10 @@ def training_samples(generator: torch.nn.Module, face_generator: torch.nn.Module
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:
-    import cv2
+    from ..media import write_image
 
     with atomic_file(path, suffix=".png") as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {path}")
+        write_image(tmp, rgb)
     return path
 
 

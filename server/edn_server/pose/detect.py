@@ -113,8 +113,7 @@ def extract_poses(
     options.validate()
     if model_path is None and model not in MODEL_VARIANTS:
         raise EdnError(BAD_PARAMS, f"Pose model '{model}' is unknown; choose one of {', '.join(MODEL_VARIANTS)}.")
-    if fps is not None and not fps > 0:
-        raise EdnError(BAD_PARAMS, f"fps={fps} must be a positive number of frames per second.")
+    media_io.check_fps(fps)
     progress = progress or no_progress
     info = media_io.probe(media, fps=fps)
     start, end = media_io.check_range(info, start, end)
@@ -182,8 +181,10 @@ def _ensure_model(variant: str, progress: Progress) -> Path:
 def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, options: DetectOptions,
             progress: Progress, cancelled: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray]:
     total = end - start
-    keypoints = np.zeros((total, NUM_LANDMARKS, 4), dtype=np.float32)
-    detected = np.zeros(total, dtype=bool)
+    # Grown per decoded frame: a clip's header can claim any frame count (a 52 KB file, 50 million frames).
+    keypoints: list[np.ndarray] = []
+    detected: list[bool] = []
+    empty = np.zeros((NUM_LANDMARKS, 4), dtype=np.float32)
     previous: np.ndarray | None = None
     previous_frame = -1
     # Within this many frames of the last detection a far-away candidate is another person, not a move.
@@ -197,6 +198,8 @@ def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, op
             # VIDEO mode needs strictly increasing timestamps; rounding could repeat one above 1000 fps.
             last_ms = max(last_ms + 1, round((start + i) * 1000.0 / info.fps))
             candidates = landmarker.detect(image, last_ms)
+            keypoints.append(empty)
+            detected.append(False)
             if candidates:
                 jump_limit = options.max_jump if i - previous_frame <= memory else None
                 chosen = choose_person(candidates, previous, jump_limit)
@@ -205,7 +208,7 @@ def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, op
                     previous_frame = i
                     detected[i] = True
             progress(i + 1, total, STAGE)
-    return keypoints, detected
+    return (np.stack(keypoints) if keypoints else np.zeros((0, NUM_LANDMARKS, 4), np.float32)), np.array(detected, dtype=bool)
 
 
 def _box(points: np.ndarray) -> tuple[float, float, float, float]:

@@ -22,11 +22,11 @@ import math
 from typing import Annotated
 
 import numpy as np
-from annotated_types import Gt, Le
+from annotated_types import Ge, Gt, Le
 
 from ..errors import BAD_PARAMS, NO_ANKLES, EdnError
 from .landmarks import ANKLES, HIPS, MIRROR, NOSE
-from .sequence import PoseSequence
+from .sequence import MAX_FRAME_SIDE, PoseSequence, frame_size
 
 STATS_VERSION = 1
 ANKLE_VISIBILITY = 0.5
@@ -35,6 +35,8 @@ HEIGHT_PERCENTILE = 90.0  # people crouch and bend far more often than they stre
 BAND = 0.15  # frames within this fraction of the ankle range from an extreme measure the height there
 MIN_DEPTH_RANGE = 0.03  # an ankle range below this fraction of body height is in-place motion, not depth
 SCALE_EXTRAPOLATION = (-1.0, 2.0)  # u beyond the measured range: keep the scale from running away
+MAX_STAT_PX = 16.0 * MAX_FRAME_SIDE  # statistics are pixels of a frame; far beyond one is not a measurement
+MAX_OFFSET_PX = 100_000.0  # far beyond any frame: a slider can push the figure out of view, not into overflow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,20 +50,22 @@ class NormalizeOptions:
     mirror: flip the motion left-right, about the dancer's own centre, swapping left and right limbs.
     """
 
-    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic when a job's params hold this type
+    # Read by pydantic when a job's params hold this type: no unknown fields, never NaN or infinity.
+    __pydantic_config__ = {"extra": "forbid", "allow_inf_nan": False}
 
     auto: bool = True
     scale: Annotated[float, Gt(0), Le(10)] = 1.0
-    offset_x: float = 0.0
-    offset_y: float = 0.0
+    offset_x: Annotated[float, Ge(-MAX_OFFSET_PX), Le(MAX_OFFSET_PX)] = 0.0
+    offset_y: Annotated[float, Ge(-MAX_OFFSET_PX), Le(MAX_OFFSET_PX)] = 0.0
     mirror: bool = False
 
     def validate(self) -> None:
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise EdnError(BAD_PARAMS, f"Normalization scale {self.scale} is invalid: use a positive factor (1.0 keeps the automatic size).")
         for name in ("offset_x", "offset_y"):
-            if not math.isfinite(getattr(self, name)):
-                raise EdnError(BAD_PARAMS, f"Normalization {name}={getattr(self, name)} is invalid: use a finite number of target pixels.")
+            if not (math.isfinite(getattr(self, name)) and abs(getattr(self, name)) <= MAX_OFFSET_PX):
+                raise EdnError(BAD_PARAMS, f"Normalization {name}={getattr(self, name)} is invalid: use a finite number of "
+                                           f"target pixels from {-MAX_OFFSET_PX:g} to {MAX_OFFSET_PX:g}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +145,14 @@ class PoseStats:
         if missing:
             raise EdnError(BAD_PARAMS, f"Pose statistics lack {', '.join(missing)}: they were not written by PoseStats.to_dict. Recompute them from the target's poses.")
         values = {f: data[f] for f in fields}
-        values["frame_size"] = (int(data["frame_size"][0]), int(data["frame_size"][1]))
+        values["name"] = str(values["name"])
+        values["frame_size"] = frame_size(data["frame_size"], "frame_size")
         for f in fields:
             if f not in ("name", "frame_size", "frames_used"):
                 values[f] = float(values[f])
+                if not math.isfinite(values[f]) or abs(values[f]) > MAX_STAT_PX:
+                    raise EdnError(BAD_PARAMS, f"Pose statistic {f}={data[f]!r} is not a finite number of pixels under "
+                                               f"{MAX_STAT_PX:g}. Recompute the statistics from the target's poses.")
         values["frames_used"] = int(values["frames_used"])
         return cls(**values)
 

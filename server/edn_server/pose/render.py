@@ -15,11 +15,11 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import BAD_PARAMS, NO_FRAMES, EdnError
-from ..media import VideoWriter
+from ..media import VideoWriter, write_image
 from ..names import RENDER_STAGE, frame_name
 from ..progress import Progress, check_cancelled, no_progress
 from .landmarks import INDEX, NUM_LANDMARKS
-from .sequence import PoseSequence
+from .sequence import PoseSequence, frame_size
 
 VISIBILITY_THRESHOLD = 0.3
 NECK = NUM_LANDMARKS  # a virtual point between the shoulders, appended while drawing
@@ -143,13 +143,12 @@ def render_sequence(seq: PoseSequence, output: str | os.PathLike, size: tuple[in
     numbered by source frame) in the folder `output`. Frames without a person are black. With a
     `size` other than the poses' frame, the figure is scaled uniformly and centred. Nothing is left
     under `output` when this fails or is cancelled."""
-    import cv2
 
     output = Path(output)
-    size = tuple(seq.size if size is None else size)
-    if len(size) != 2 or min(size) <= 0:
-        raise EdnError(BAD_PARAMS, f"Label size {size} is invalid: give a positive width and height, e.g. 512x256.")
-    size = (int(size[0]), int(size[1]))
+    try:
+        size = frame_size(seq.size if size is None else size, "label size")
+    except ValueError as exc:
+        raise EdnError(BAD_PARAMS, f"{exc}, e.g. 512x256.") from None
     if len(seq) == 0:
         raise EdnError(NO_FRAMES, f"There are no poses to render into {output}: the pose file holds no frames.")
     suffix = output.suffix.lower()
@@ -173,6 +172,5 @@ def render_sequence(seq: PoseSequence, output: str | os.PathLike, size: tuple[in
         return output
     with atomic_dir(output) as folder:
         for i, image in frames():
-            cv2.imwrite(str(folder / frame_name(seq.frame_start + i)), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            write_image(folder / frame_name(seq.frame_start + i), image, png_compression=1)
     return output

@@ -13,6 +13,22 @@ from ..errors import BAD_POSE_FILE, EdnError
 from .landmarks import NUM_LANDMARKS
 
 REQUIRED_KEYS = ("keypoints", "detected", "fps", "size")
+# The largest frame side poses may refer to: label images are allocated at that size (3 bytes a pixel).
+MAX_FRAME_SIDE = 8192
+
+
+def frame_size(value, what: str = "size") -> tuple[int, int]:
+    """(width, height) from any two-number sequence, or ValueError unless both lie in [1, MAX_FRAME_SIDE]."""
+    values = np.asarray(value).reshape(-1) if not isinstance(value, list | tuple) else value
+    if len(values) != 2:
+        raise ValueError(f"{what} must be two numbers (width, height), not {value!r}")
+    try:
+        width, height = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be two numbers (width, height), not {value!r}") from None
+    if not all(v.is_integer() and 1 <= v <= MAX_FRAME_SIDE for v in (width, height)):
+        raise ValueError(f"{what} {value!r} must be two whole numbers of pixels from 1 to {MAX_FRAME_SIDE}")
+    return int(width), int(height)
 
 
 @dataclasses.dataclass
@@ -42,8 +58,10 @@ class PoseSequence:
         if self.interpolated is None:
             self.interpolated = np.zeros(len(self.detected), dtype=bool)
         self.interpolated = np.asarray(self.interpolated, dtype=bool)
-        self.size = (int(self.size[0]), int(self.size[1]))
+        self.size = frame_size(self.size)
         self.fps = float(self.fps)
+        if not 0 < self.fps < float("inf"):
+            raise ValueError(f"fps {self.fps} must be a positive, finite frame rate")
         frames = len(self.detected)
         if self.keypoints.shape != (frames, NUM_LANDMARKS, 4) or self.interpolated.shape != (frames,):
             raise ValueError(
@@ -90,12 +108,19 @@ class PoseSequence:
                 return cls(
                     keypoints=data["keypoints"],
                     detected=data["detected"],
-                    fps=float(data["fps"]),
-                    size=tuple(int(v) for v in data["size"]),
+                    fps=_scalar(data["fps"], "fps"),
+                    size=data["size"],
                     interpolated=data["interpolated"] if "interpolated" in data else None,
-                    frame_start=int(data["frame_start"]) if "frame_start" in data else 0,
+                    frame_start=int(_scalar(data["frame_start"], "frame_start")) if "frame_start" in data else 0,
                 )
         except EdnError:
             raise
-        except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        except (OSError, ValueError, TypeError, zipfile.BadZipFile, KeyError, EOFError) as exc:
             raise EdnError(BAD_POSE_FILE, f"{path} could not be read as a pose file ({exc}). Extract the poses again with `edn pose extract`.") from exc
+
+
+def _scalar(value: np.ndarray, name: str) -> float:
+    """One number stored in a pose file, or ValueError naming the key."""
+    if np.ndim(value) != 0 or not np.issubdtype(np.asarray(value).dtype, np.number):
+        raise ValueError(f"'{name}' must be one number, not an array of shape {np.shape(value)}")
+    return float(value)

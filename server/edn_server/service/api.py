@@ -6,7 +6,10 @@ one of the stable codes in errors.py and `field` names the request field at faul
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -17,10 +20,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from .. import errors, registry
+from ..media import DISK_ERRNOS, disk_error
 from . import result_archive as archives
 from .guard import GuardConfig, GuardMiddleware
 from .health import device_info, memory_info
-from .job_contract import FieldError, JobKinds, JobRequest, prepare
+from .job_contract import FieldError, JobKinds, JobRequest, document_requests, prepare
 from .job_table import FINAL_STATES, STATES, JobStore
 from .uploads import Uploads
 from .workers import Scheduler
@@ -31,6 +35,7 @@ _STATUS = {
     errors.MEDIA_NOT_FOUND: 404, errors.MODEL_NOT_FOUND: 404, errors.NOT_FOUND: 404,
     errors.UNAUTHORIZED: 401, errors.NOT_IMPLEMENTED: 501, errors.NOT_READY: 409, errors.TOO_LARGE: 413,
     errors.HOST_NOT_ALLOWED: 421, errors.INTERNAL: 500,
+    errors.OUTPUT_UNWRITABLE: 507, errors.PATH_NOT_ALLOWED: 403,  # raised while a request runs, it is the server's own disk that refused
 }
 _HTTP_CODES = {404: errors.NOT_FOUND, 401: errors.UNAUTHORIZED, 413: errors.TOO_LARGE}
 
@@ -43,17 +48,41 @@ class ServerState:
     kinds: JobKinds
     uploads: Uploads
     version: str
+    roots: tuple[str, ...] | None = None  # folders media paths and output folders must lie in; None: anywhere
 
     @property
     def jobs_dir(self) -> Path:
         return self.data_dir / "jobs"
 
 
+class EdnJSONResponse(JSONResponse):
+    """JSON in ASCII: a path whose name is not valid UTF-8 (lone surrogates in Python) travels as
+    \\udcXX escapes instead of failing to encode, and comes back to a Python client as the same path.
+    A non-finite number (stored before the params were checked) is shown as null, never as invalid JSON."""
+
+    def render(self, content) -> bytes:
+        try:
+            text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(_finite(content), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return text.encode("ascii")
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
     body = {"code": code, "message": message}
     if field is not None:
         body["field"] = field
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return EdnJSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -64,7 +93,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         first = exc.errors()[0]
-        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        loc = [str(part) for part in first.get("loc", ())]
+        loc = loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc  # where it came from, not a field
         field = ".".join(loc) or None
         return error_response(422, errors.BAD_PARAMS, f"{field or 'The request'} is invalid: {first.get('msg')}.", field)
 
@@ -73,6 +103,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, errors.BAD_PARAMS)
         message = exc.detail if exc.status_code != 404 else f"There is no route {request.url.path}. See /docs for the API."
         return error_response(exc.status_code, code, str(message), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def store_refused(request: Request, exc: sqlite3.OperationalError):
+        return error_response(507, errors.OUTPUT_UNWRITABLE, f"The server could not write its job table ({exc}). Free disk "
+                                                             "space in its data dir, then try again.")
+
+    @app.exception_handler(OSError)
+    async def disk_refused(request: Request, exc: OSError):
+        if exc.errno not in DISK_ERRNOS:
+            return await unexpected(request, exc)
+        return error_response(507, errors.OUTPUT_UNWRITABLE, disk_error(exc).message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -87,9 +128,18 @@ def _public_job(job: dict) -> dict:
 
 def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI:
     app = FastAPI(title="edn server", version=state.version, summary="Everybody Dance Now motion transfer jobs",
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan)
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan,
+                  default_response_class=EdnJSONResponse)
     app.add_middleware(GuardMiddleware, config=guard)
     _install_error_handlers(app)
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document_requests(default_openapi(), state.kinds)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     def job_or_404(job_id: str) -> dict:
         job = state.store.get(job_id)
@@ -100,7 +150,10 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
     @app.get("/v1/health", tags=["server"])
     async def health(request: Request):
         """Without a token: only that the server is up. With one: version, device, memory and job counts."""
-        body: dict = {"status": "ok", "api_version": API_VERSION}
+        problems = state.scheduler.problems()
+        body: dict = {"status": "degraded" if problems else "ok", "api_version": API_VERSION}
+        if request.scope.get("state", {}).get("authorized") and problems:
+            body["problems"] = problems
         if request.scope.get("state", {}).get("authorized"):
             body.update(version=state.version, pid=os.getpid(), device=await run_in_threadpool(device_info, 0.2),
                         memory=memory_info(), jobs=state.store.counts(), kinds=state.kinds.names())
@@ -109,10 +162,10 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
     @app.post("/v1/jobs", status_code=202, tags=["jobs"])
     def submit_job(request: JobRequest):
         """Check the request completely (media readable, range inside the clip, params valid) and queue it."""
-        kind, stored_input, params = prepare(state.kinds, request, state.uploads.path)
+        kind, stored_input, params = prepare(state.kinds, request, state.uploads.path, state.roots)
         job_id = state.store.insert(kind.name, stored_input, params, heavy=kind.heavy, resumable=kind.resumable)
         state.scheduler.notify()
-        return JSONResponse({"id": job_id, "state": "queued"}, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
+        return EdnJSONResponse({"id": job_id, "state": "queued"}, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
     @app.get("/v1/jobs", tags=["jobs"])
     async def list_jobs(state_filter: str | None = Query(None, alias="state", description="comma-separated states"),
@@ -122,13 +175,13 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         unknown = [s for s in states if s not in STATES]
         if unknown:
             raise FieldError(errors.BAD_PARAMS, f"Unknown state {unknown[0]!r}; use one of {', '.join(STATES)}.", "state")
-        return JSONResponse({"jobs": [_public_job(job) for job in state.store.list_jobs(states, kind, limit)]})
+        return EdnJSONResponse({"jobs": [_public_job(job) for job in state.store.list_jobs(states, kind, limit)]})
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     async def get_job(job_id: str):
         """The job's state, progress 0..1, stage, ETA, and its result or error. Pollers hit this route
         most, so it answers a ready JSONResponse and skips FastAPI's response encoding."""
-        return JSONResponse(_public_job(job_or_404(job_id)))
+        return EdnJSONResponse(_public_job(job_or_404(job_id)))
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel_job(job_id: str):

@@ -7,14 +7,18 @@ is written (a small archive cannot expand into a full disk).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import zipfile
+import zlib
 from pathlib import Path
 
 from ..errors import BAD_PARAMS, MEDIA_UNREADABLE, NO_FRAMES, TOO_LARGE, EdnError
-from ..media import IMAGE_SUFFIXES
+from ..media import DISK_ERRNOS, IMAGE_SUFFIXES, disk_error
 
 FRAMES_FOLDER = "frames"
+NAME_MAX_BYTES = 255  # the longest file name common file systems store
+_ENCRYPTED = 0x1  # zip general-purpose flag bit
 
 
 def is_frame_archive(filename: str) -> bool:
@@ -26,11 +30,13 @@ def _checked_members(archive: zipfile.ZipFile, label: str, max_bytes: int) -> li
     members = [m for m in archive.infolist() if not m.is_dir()]
     problems = [m.filename for m in members
                 if "/" in m.filename or "\\" in m.filename or m.filename.startswith(".")
-                or not m.filename.lower().endswith(IMAGE_SUFFIXES)]
+                or not m.filename.lower().endswith(IMAGE_SUFFIXES) or len(os.fsencode(m.filename)) > NAME_MAX_BYTES]
     if problems:
         raise EdnError(BAD_PARAMS, f"The archive {label} may hold only image files ({', '.join(IMAGE_SUFFIXES)}) at its top "
-                                   f"level; it has {problems[0]!r}{' and others' if len(problems) > 1 else ''}. "
-                                   "Zip the frames themselves, without folders.")
+                                   f"level, named in at most {NAME_MAX_BYTES} bytes; it has {problems[0][:80]!r}"
+                                   f"{' and others' if len(problems) > 1 else ''}. Zip the frames themselves, without folders.")
+    if any(m.flag_bits & _ENCRYPTED for m in members):
+        raise EdnError(BAD_PARAMS, f"The archive {label} is encrypted; the server cannot open it. Zip the frames without a password.")
     if not members:
         raise EdnError(NO_FRAMES, f"The archive {label} holds no images. Zip the frames of the image sequence.")
     names = [m.filename for m in members]
@@ -55,8 +61,16 @@ def unpack_frames(archive_path: Path, max_bytes: int) -> tuple[Path, int]:
             for member in members:
                 with archive.open(member) as source, open(folder / member.filename, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise EdnError(MEDIA_UNREADABLE, f"The upload {label} is not a readable zip archive ({exc}). Send the image "
-                                         "sequence as a plain zip of its frames, or send a movie file.") from None
+    except OSError as exc:
+        if exc.errno in DISK_ERRNOS:
+            raise disk_error(exc) from None
+        raise _unreadable(label, exc) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
+        raise _unreadable(label, exc) from None
     archive_path.unlink()
     return folder, len(members)
+
+
+def _unreadable(label: str, exc: Exception) -> EdnError:
+    return EdnError(MEDIA_UNREADABLE, f"The upload {label} is not a readable zip archive ({exc}). Send the image "
+                                      "sequence as a plain zip of its frames, or send a movie file.")

@@ -10,19 +10,77 @@ import dataclasses
 import importlib
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema, field_validator, model_validator
 
-from ..errors import BAD_PARAMS, BAD_RANGE, EdnError
+from ..errors import BAD_PARAMS, BAD_RANGE, PATH_NOT_ALLOWED, EdnError
+from ..media import MAX_FPS, MIN_FPS
 from ..progress import Progress
 
 log = logging.getLogger("edn.jobs")
 
 # Extra modules whose `register_job_kinds(kinds)` adds kinds (plug-ins; the tests' own kinds).
 PLUGINS_ENV = "EDN_JOB_KIND_MODULES"
+NAME_MAX_BYTES = 255  # the longest file or folder name common file systems store
+PATH_MAX_CHARS = 4096
+MAX_FRAME_INDEX = 2**31 - 1
+# Every request model: unknown fields are errors, and NaN or infinity is never a number (JSON's 1e999 is inf).
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("Input should be a valid string")
+    return value
+
+
+# A path as text. Unlike pydantic's str it admits lone surrogates: Python's spelling of a file name
+# that is not valid UTF-8 (JSON "\udcff"), which names a real file like any other.
+PathText = Annotated[Any, PlainValidator(_text), WithJsonSchema({"type": "string", "maxLength": PATH_MAX_CHARS})]
+
+
+def server_path(value: str, what: str) -> str:
+    """`value` if it is an absolute path the server can look up, else ValueError saying why (pydantic
+    turns it into a BAD_PARAMS answer naming the field)."""
+    if "\x00" in value:
+        raise ValueError(f"{what} contains a NUL byte, which no file name can hold")
+    if not os.path.isabs(value):
+        raise ValueError(f"{what} {value!r} must be absolute: the server does not share your working directory")
+    if len(value) > PATH_MAX_CHARS:
+        raise ValueError(f"{what} is {len(value)} characters long; paths are limited to {PATH_MAX_CHARS}")
+    for part in Path(value).parts:
+        try:
+            size = len(os.fsencode(part))
+        except UnicodeError:
+            raise ValueError(f"{what} holds characters no file name on this system can have") from None
+        if size > NAME_MAX_BYTES:
+            raise ValueError(f"{what} has a part of {size} bytes; file and folder names hold at most {NAME_MAX_BYTES}")
+    return value
+
+
+def writable_folder(value: str, what: str) -> str:
+    """`value` if it is, or can become, a folder this process may write into: checked by writing a
+    file in the nearest existing folder (permission bits do not tell root about a read-only mount)."""
+    path = Path(server_path(value, what))
+    existing = path
+    try:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{what} {value} exists and is not a folder; name a folder")
+        while not existing.is_dir():
+            if existing.exists():
+                raise ValueError(f"{what}: {existing} is a file, so no folder can be made under it; choose another folder")
+            existing = existing.parent
+        fd, probe = tempfile.mkstemp(prefix=".edn-write-check-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{what}: {existing} is not writable by the server ({exc.strerror or exc}); "
+                         "choose a folder it may write to") from None
+    return str(path)
 
 
 class FieldError(EdnError):
@@ -39,32 +97,35 @@ class FieldError(EdnError):
 class MediaRef(BaseModel):
     """A movie file or image folder on the server's disk (`path`), or an earlier upload (`upload_id`)."""
 
-    model_config = ConfigDict(extra="forbid")
-    path: str | None = Field(None, description="absolute path of a movie file or a folder of images")
-    upload_id: str | None = Field(None, description="id returned by POST /v1/uploads")
-    frame_start: int = Field(0, ge=0, description="first frame, 0-based, inclusive")
-    frame_end: int | None = Field(None, ge=1, description="last frame, exclusive (default: end of the clip)")
-    fps: float | None = Field(None, gt=0, description="frame rate of an image folder (default 30)")
+    model_config = STRICT
+    path: PathText | None = Field(None, description="absolute path of a movie file or a folder of images")
+    upload_id: str | None = Field(None, max_length=64, description="id returned by POST /v1/uploads")
+    frame_start: int = Field(0, ge=0, le=MAX_FRAME_INDEX, description="first frame, 0-based, inclusive")
+    frame_end: int | None = Field(None, ge=1, le=MAX_FRAME_INDEX, description="last frame, exclusive (default: end of the clip)")
+    fps: float | None = Field(None, ge=MIN_FPS, le=MAX_FPS, description="frame rate of an image folder (default 30)")
+
+    @field_validator("path")
+    @classmethod
+    def _lookup(cls, value: str | None) -> str | None:
+        return value if value is None else server_path(value, "path")
 
     @model_validator(mode="after")
     def _one_source(self) -> MediaRef:
         if (self.path is None) == (self.upload_id is None):
             raise ValueError("give exactly one of `path` (a file on the server) or `upload_id` (from POST /v1/uploads)")
-        if self.path is not None and not os.path.isabs(self.path):
-            raise ValueError(f"path {self.path!r} must be absolute: the server does not share your working directory")
         return self
 
 
 class JobInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     media: MediaRef | None = None
 
 
 class JobRequest(BaseModel):
     """The body of POST /v1/jobs."""
 
-    model_config = ConfigDict(extra="forbid")
-    kind: str
+    model_config = STRICT
+    kind: str = Field(..., max_length=64)
     input: JobInput = Field(default_factory=JobInput)
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -72,25 +133,13 @@ class JobRequest(BaseModel):
 class OutputParams(BaseModel):
     """Base for kinds that write files: `output_dir` (absolute; created if missing) or the job's own folder."""
 
-    model_config = ConfigDict(extra="forbid")
-    output_dir: str | None = Field(None, description="absolute folder for the outputs (default: <data dir>/jobs/<id>/)")
+    model_config = STRICT
+    output_dir: PathText | None = Field(None, description="absolute folder for the outputs (default: <data dir>/jobs/<id>/)")
 
     @field_validator("output_dir")
     @classmethod
     def _writable(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        path = Path(value)
-        if not path.is_absolute():
-            raise ValueError(f"{value!r} must be an absolute path")
-        if path.exists() and not path.is_dir():
-            raise ValueError(f"{value} exists and is not a folder; name a folder")
-        existing = path
-        while not existing.exists():
-            existing = existing.parent
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise ValueError(f"{existing} is not writable by the server; choose a folder it may write to")
-        return str(path)
+        return value if value is None else writable_folder(value, "output_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +222,24 @@ class JobKinds:
             log.warning("loaded job kinds from plug-in module %s", name)
 
 
+def document_requests(openapi: dict, kinds: JobKinds) -> None:
+    """Describe POST /v1/jobs' body in `openapi` as one variant per job kind, with that kind's own
+    params schema, instead of "kind: any string, params: any object": clients (and the API fuzzer)
+    then see every field, range and length the server checks."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    template = "#/components/schemas/{model}"
+    variants = []
+    for name in kinds.names():
+        params = kinds.get(name).params.model_json_schema(ref_template=template)
+        schemas.update(params.pop("$defs", {}))
+        schemas[f"params_{name}"] = params
+        variants.append({"type": "object", "title": name, "additionalProperties": False, "required": ["kind"],
+                         "properties": {"kind": {"type": "string", "enum": [name]},
+                                        "input": {"$ref": template.format(model="JobInput")},
+                                        "params": {"$ref": template.format(model=f"params_{name}")}}})
+    schemas["JobRequest"] = {"title": "JobRequest", "description": JobRequest.__doc__, "oneOf": variants}
+
+
 # -- submit-time checks --------------------------------------------------------------------------
 
 def field_of(error: ValidationError, prefix: str) -> tuple[str, str]:
@@ -218,11 +285,37 @@ def media_from_stored(stored: dict | None) -> ResolvedMedia | None:
     return ResolvedMedia(path=Path(stored["path"]), start=start, end=end, fps=stored.get("fps"), info=info)
 
 
-def prepare(kinds: JobKinds, request: JobRequest, upload_path: Callable[[str], Path]) -> tuple[JobKind, dict, dict]:
-    """Validate a request completely; returns (kind, stored input, stored params) or raises FieldError/EdnError."""
+# Params naming files or folders on the server, confined like input.media.path when the server has roots.
+CONFINED_PARAMS = ("output_dir", "target_poses")
+
+
+def confine(path: Any, roots: tuple[str, ...], field: str) -> None:
+    """PATH_NOT_ALLOWED unless `path`, with its symlinks resolved, lies inside one of `roots`.
+    Not a usable path at all: left to the params' own validation, which names the problem."""
+    try:
+        real = os.path.realpath(server_path(path, field)) if isinstance(path, str) else None
+    except (ValueError, OSError):
+        real = None
+    if real is None:
+        return
+    if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise FieldError(PATH_NOT_ALLOWED, f"{field} {path} is outside the folders this server may read and write "
+                                           f"({', '.join(roots)}). Use a path under one of them, or upload the media; "
+                                           "the server's owner can add folders with `edn serve --root DIR`.", field)
+
+
+def prepare(kinds: JobKinds, request: JobRequest, upload_path: Callable[[str], Path],
+            roots: tuple[str, ...] | None = None) -> tuple[JobKind, dict, dict]:
+    """Validate a request completely; returns (kind, stored input, stored params) or raises FieldError/EdnError.
+    With `roots` (real, absolute folders), every path the request names must lie inside one of them."""
     kind = kinds.get(request.kind)
     if kind is None:
         raise FieldError(BAD_PARAMS, f"Unknown job kind '{request.kind}'; use one of {', '.join(kinds.names())}.", "kind")
+    if roots is not None:  # before the params are validated: that looks at the folders they name
+        if request.input.media is not None and request.input.media.path is not None:
+            confine(request.input.media.path, roots, "input.media.path")
+        for name in CONFINED_PARAMS:
+            confine(request.params.get(name), roots, f"params.{name}")
     params = parse_params(kind, request.params)
     media = None
     if request.input.media is not None:

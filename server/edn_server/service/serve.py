@@ -14,11 +14,12 @@ import os
 import secrets
 import socket
 import stat
+import tempfile
 from pathlib import Path
 
 from .. import config
 from ..atomic import atomic_file
-from ..errors import BAD_PARAMS, SERVER_RUNNING, EdnError
+from ..errors import BAD_PARAMS, OUTPUT_UNWRITABLE, SERVER_RUNNING, EdnError
 from .api import API_VERSION, ServerState, create_app
 from .guard import GuardConfig, allowed_hosts
 from .job_table import JobStore
@@ -31,6 +32,7 @@ DISCOVERY_FILE = "server.json"
 TOKEN_FILE = "token"
 LOCK_FILE = "server.lock"
 GiB, MiB = 1 << 30, 1 << 20
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,7 @@ class ServeOptions:
     max_body_bytes: int = 1 * MiB
     light_workers: int = 2
     log_level: str = "info"
+    roots: tuple[Path, ...] = ()  # confine media paths and output folders here; none: the data dir when not on loopback
 
 
 def server_version() -> str:
@@ -130,6 +133,20 @@ def _lifespan(scheduler: Scheduler):
     return manage
 
 
+def confinement(options: ServeOptions, data_dir: Path) -> tuple[str, ...] | None:
+    """The folders requests may name: the --root folders; else, off loopback, only the data dir."""
+    missing = [str(root) for root in options.roots if not Path(root).expanduser().is_dir()]
+    if missing:
+        raise EdnError(BAD_PARAMS, f"--root {missing[0]} is not a folder. Name an existing folder.")
+    if options.roots:
+        roots = tuple(os.path.realpath(Path(root).expanduser()) for root in options.roots)
+    else:
+        roots = None if options.host in LOOPBACK_HOSTS else (os.path.realpath(data_dir),)
+    if roots is not None:
+        log.warning("media paths and output folders are confined to %s", ", ".join(roots))
+    return roots
+
+
 def _build(options: ServeOptions, data_dir: Path, token: str, port: int):
     store = JobStore(data_dir / "jobs.sqlite3")
     from .job_kinds import builtin_kinds
@@ -137,8 +154,10 @@ def _build(options: ServeOptions, data_dir: Path, token: str, port: int):
     kinds = builtin_kinds()
     kinds.load_plugins()
     scheduler = Scheduler(store, kinds, data_dir, light_workers=options.light_workers)
-    state = ServerState(data_dir=data_dir, store=store, scheduler=scheduler, kinds=kinds,
-                        uploads=Uploads(data_dir / "uploads", options.max_upload_bytes), version=server_version())
+    uploads = Uploads(data_dir / "uploads", options.max_upload_bytes)
+    uploads.remove_partials()
+    state = ServerState(data_dir=data_dir, store=store, scheduler=scheduler, kinds=kinds, uploads=uploads, version=server_version(),
+                        roots=confinement(options, data_dir))
     guard = GuardConfig(token=token, allowed_hosts=allowed_hosts(options.host, port, options.allow_hosts),
                         max_body_bytes=options.max_body_bytes, max_upload_bytes=options.max_upload_bytes)
     return state, create_app(state, guard, lifespan=_lifespan(scheduler))
@@ -150,7 +169,13 @@ def run_server(options: ServeOptions) -> int:
     if options.light_workers < 1:
         raise EdnError(BAD_PARAMS, f"--light-workers {options.light_workers} would never run pose jobs; use 1 or more.")
     data_dir = Path(options.data_dir or config.data_dir()).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise EdnError(OUTPUT_UNWRITABLE, f"Data dir {data_dir} is not a folder this server may write to ({exc.strerror or exc}). "
+                                          "Pass another --data-dir, or fix its permissions.") from None
     os.environ["EDN_HOME"] = str(data_dir)  # so the pose cache and everything else agree on the data dir
     # Torch is imported later, by the first heavy job. Leave one core to Blender, video decoding and
     # the HTTP loop: with every core busy, OpenMP threads spin against each other (measured here on
@@ -165,7 +190,7 @@ def run_server(options: ServeOptions) -> int:
                                        f"pid {running.get('pid', '?')}). Use it, stop it, or pass another --data-dir.") from None
     token_file = ensure_token(data_dir)
     config.record_python(data_dir)  # the add-on's default Python for starting this server again
-    if options.host not in ("127.0.0.1", "localhost", "::1"):
+    if options.host not in LOOPBACK_HOSTS:
         log.warning("listening on %s: other machines can reach this server; they still need the token in %s",
                     options.host, token_file)
     sock = _bind(options.host, options.port)

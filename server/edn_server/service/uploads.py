@@ -2,31 +2,46 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ..atomic import atomic_dir
+from ..atomic import atomic_dir, remove_partials
 from ..errors import BAD_PARAMS, MEDIA_NOT_FOUND, TOO_LARGE, EdnError
 from .frame_archive import FRAMES_FOLDER, is_frame_archive, unpack_frames
 from .job_contract import FieldError
 
+log = logging.getLogger("edn.uploads")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME_CHARS = 120
 
 
 def safe_filename(name: str | None) -> str:
-    """Keep the client's base name (decoders look at the extension) but nothing that could escape the folder."""
+    """Keep the client's base name but nothing that could escape the folder; its extension always
+    survives (decoders look at it, and `.zip` means an image sequence), however odd or long the rest."""
     base = Path((name or "").replace("\\", "/")).name
-    base = _UNSAFE.sub("_", base).strip("._") or "upload"
-    return base[:120]
+    stem, dot, extension = base.rpartition(".")
+    if not dot:
+        stem, extension = base, ""
+    extension = re.sub(r"[^A-Za-z0-9]", "", extension)[:16]
+    stem = _UNSAFE.sub("_", stem).strip("._")[:MAX_NAME_CHARS - len(extension) - 1] or "upload"
+    return f"{stem}.{extension}" if extension else stem
 
 
 class Uploads:
     def __init__(self, root: Path, max_bytes: int):
         self.root = Path(root)
         self.max_bytes = max_bytes
+
+    def remove_partials(self) -> list[Path]:
+        """Uploads a killed server was still receiving (never usable: they never got their final name)."""
+        removed = remove_partials(self.root)
+        for path in removed:
+            log.warning("removed %s, an upload the server was receiving when it stopped", path)
+        return removed
 
     async def receive(self, upload_id: str, filename: str | None, chunks: AsyncIterator[bytes]) -> dict:
         """Stream a request body into uploads/<id>/<name>; the folder appears only once complete.

@@ -12,11 +12,15 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
+from pydantic import ValidationError
+
+from ..atomic import remove_partials
+from ..errors import BAD_PARAMS, CANCELLED, INTERNAL, INTERRUPTED, NOT_IMPLEMENTED, OUT_OF_MEMORY, EdnError
 from ..gan.device import is_out_of_memory, release_cached_memory
+from ..media import DISK_ERRNOS, disk_error
 from ..names import SETUP_STAGES, stage_family
 from . import job_table as js
-from .job_contract import JobContext, JobKind, JobKinds, media_from_stored
+from .job_contract import JobContext, JobKind, JobKinds, field_of, media_from_stored
 from .job_table import JobStore
 
 log = logging.getLogger("edn.scheduler")
@@ -25,6 +29,7 @@ PROGRESS_WRITE_INTERVAL_S = 0.2
 STRICT_STAGES_ENV = "EDN_STRICT_STAGES"  # "1": a stage name a kind did not declare raises (set by the tests)
 _unknown_stages_logged: set[tuple[str, str]] = set()
 IDLE_POLL_S = 1.0
+RECORD_RETRY_S = (0.1, 0.5, 2.0)  # a locked database frees up in moments; a full disk is then retried every poll
 
 CANCELLED_ERROR = EdnError(CANCELLED, "The job was cancelled; nothing half-written was kept.").to_dict()
 INTERRUPTED_ERROR = EdnError(
@@ -81,7 +86,10 @@ class _ProgressReporter:
         eta = eta_s
         if eta is None and overall > 0.01 and elapsed > 0.5:
             eta = elapsed * (1.0 - overall) / overall
-        self._store.set_progress(self._job_id, round(overall, 4), stage, None if eta is None else round(eta, 1))
+        try:
+            self._store.set_progress(self._job_id, round(overall, 4), stage, None if eta is None else round(eta, 1))
+        except Exception as exc:  # progress is for show: a full or locked store must not fail the job
+            log.warning("job %s: progress not recorded (%s)", self._job_id, exc)
         self._last_write, self._last_stage = now, stage
 
     def _unknown_stage(self, stage: str) -> None:
@@ -103,11 +111,19 @@ class Scheduler:
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Outcomes the job table refused to store (full disk, locked database): written as soon as it takes them.
+        self._unrecorded: dict[str, tuple[str, dict | None, dict | None]] = {}
 
     def start(self) -> dict[str, int]:
+        stopped = self.store.list_jobs((js.RUNNING,), limit=1_000_000)
         recovered = self.store.recover(INTERRUPTED_ERROR, CANCELLED_ERROR)
         if any(recovered.values()):
             log.warning("after a restart: %s", ", ".join(f"{n} job(s) now {state}" for state, n in recovered.items() if n))
+        for job in stopped:  # their half-written files, in the job's folder and in an output folder it named
+            own = self.data_dir / "jobs" / job["id"]
+            for folder in {own, Path((job["params"] or {}).get("output_dir") or own)}:
+                for removed in remove_partials(folder):
+                    log.warning("removed %s, half-written by job %s when the server stopped", removed, job["id"])
         workers = [("heavy", True)] + [(f"light-{i}", False) for i in range(self.light_workers)]
         for name, heavy in workers:
             thread = threading.Thread(target=self._work, args=(heavy,), name=f"edn-worker-{name}", daemon=True)
@@ -129,6 +145,15 @@ class Scheduler:
                 event.set()
         return state
 
+    def problems(self) -> list[str]:
+        """What keeps jobs from running or finishing, in words; empty when every worker is well."""
+        found = [f"worker {t.name} is not running" for t in self._threads if not t.is_alive() and not self._stopping.is_set()]
+        with self._lock:
+            waiting = len(self._unrecorded)
+        if waiting:
+            found.append(f"{waiting} finished job(s) could not be recorded (is the data dir's disk full?); retrying")
+        return found
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask running jobs to stop and wait a little; what does not stop in time is recovered on next start."""
         self._stopping.set()
@@ -144,20 +169,51 @@ class Scheduler:
 
     def _work(self, heavy: bool) -> None:
         while not self._stopping.is_set():
-            try:
-                job = self.store.claim_next(heavy)
-            except Exception:  # a locked or broken database must not kill the worker
+            job = None
+            try:  # a locked or broken database must not kill the worker
+                if self._record_unrecorded():
+                    job = self.store.claim_next(heavy)
+            except Exception:
                 log.exception("could not read the job queue")
-                job = None
             if job is None:
                 with self._wake:
                     self._wake.wait(IDLE_POLL_S)
                 continue
             try:
                 self._run(job)
+            except Exception:  # whatever went wrong around the job, the worker lives on
+                log.exception("job %s (%s): the worker hit an unexpected error", job["id"], job["kind"])
+                self._record(job["id"], js.FAILED, None, EdnError(
+                    INTERNAL, "The server hit an unexpected error around this job. This is a bug in edn: please report "
+                              "it with the server's log, and submit the job again.").to_dict())
             finally:
                 if heavy:
                     free_model_memory()
+
+    def _record(self, job_id: str, state: str, result: dict | None, error: dict | None) -> None:
+        """Store a job's outcome, retrying briefly; one the store keeps refusing is kept and retried later."""
+        for delay in (*RECORD_RETRY_S, None):
+            try:
+                self.store.finish(job_id, state, result=result, error=error)
+                return
+            except Exception as exc:  # sqlite3.OperationalError: "database or disk is full", "database is locked"
+                if delay is None:
+                    log.error("could not record job %s as %s (%s); retrying while the workers wait", job_id, state, exc)
+                    with self._lock:
+                        self._unrecorded[job_id] = (state, result, error)
+                    return
+                time.sleep(delay)
+
+    def _record_unrecorded(self) -> bool:
+        """Write the outcomes kept by _record; True when none is left (new jobs may be claimed)."""
+        with self._lock:
+            pending = list(self._unrecorded.items())
+        for job_id, (state, result, error) in pending:
+            self.store.finish(job_id, state, result=result, error=error)
+            with self._lock:
+                self._unrecorded.pop(job_id, None)
+            log.warning("job %s recorded as %s after the store accepted writes again", job_id, state)
+        return True
 
     def _run(self, job: dict) -> None:
         job_id = job["id"]
@@ -174,7 +230,7 @@ class Scheduler:
                 self._running.pop(job_id, None)
         if state == js.CANCELLED and self._stopping.is_set() and not self.store.get(job_id)["cancel_requested"]:
             state, error = (js.QUEUED, None) if job["resumable"] else (js.INTERRUPTED, INTERRUPTED_ERROR)
-        self.store.finish(job_id, state, result=result, error=error)
+        self._record(job_id, state, result, error)
         log.info("job %s (%s) %s after %.1f s", job_id, job["kind"], state, time.monotonic() - started)
 
     def _execute(self, job: dict, stop: threading.Event) -> tuple[str, dict | None, dict | None]:
@@ -200,6 +256,14 @@ class Scheduler:
             if exc.code == CANCELLED:
                 return js.CANCELLED, None, CANCELLED_ERROR
             return js.FAILED, None, exc.to_dict()
+        except ValidationError as exc:  # checked at submit; since then e.g. the output folder became read-only
+            field, message = field_of(exc, "params")
+            return js.FAILED, None, EdnError(BAD_PARAMS, f"Parameter {field} is no longer valid: {message}.").to_dict()
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                return self._unexpected(job, exc)
+            log.warning("job %s (%s) could not write: %s", job["id"], job["kind"], exc)
+            return js.FAILED, None, disk_error(exc).to_dict()
         except BaseException as exc:
             if is_out_of_memory(exc):
                 return js.FAILED, None, EdnError(
@@ -207,7 +271,10 @@ class Scheduler:
                                    "quality preset, or close other programs using the GPU, and submit it again.").to_dict()
             if not isinstance(exc, Exception):
                 raise
-            log.exception("job %s (%s) failed unexpectedly", job["id"], job["kind"])
-            return js.FAILED, None, EdnError(
-                INTERNAL, f"The job failed with an unexpected error ({type(exc).__name__}: {exc}). "
-                          "This is a bug in edn: please report it with the server's log.").to_dict()
+            return self._unexpected(job, exc)
+
+    def _unexpected(self, job: dict, exc: Exception) -> tuple[str, None, dict]:
+        log.exception("job %s (%s) failed unexpectedly", job["id"], job["kind"], exc_info=exc)
+        return js.FAILED, None, EdnError(
+            INTERNAL, f"The job failed with an unexpected error ({type(exc).__name__}: {exc}). "
+                      "This is a bug in edn: please report it with the server's log.").to_dict()

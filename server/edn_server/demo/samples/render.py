@@ -121,9 +121,7 @@ def _check_exit(code: int, errors: str, recent) -> None:
 def encode_frames(frames_dir: Path, path: Path, spec: ClipSpec, progress: Progress = no_progress,
                   cancelled: Callable[[], bool] | None = None, stage: str = "encode") -> None:
     """Write the PNG frames as an mp4 (atomically: an interrupted encode leaves no clip)."""
-    import cv2
-
-    from ...media import VideoWriter
+    from ...media import VideoWriter, read_image
     from ...progress import check_cancelled
 
     files = sorted(frames_dir.glob("*.png"))
@@ -133,8 +131,7 @@ def encode_frames(frames_dir: Path, path: Path, spec: ClipSpec, progress: Progre
     with VideoWriter(path, spec.fps, spec.size) as writer:
         for done, file in enumerate(files, start=1):
             check_cancelled(cancelled)
-            frame = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            writer.write(read_image(file))
             if done % 30 == 0 or done == len(files):
                 progress(done, len(files), stage)
 

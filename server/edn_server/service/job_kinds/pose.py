@@ -3,7 +3,6 @@
 normalization sliders before a long transfer)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +12,7 @@ from pydantic import Field, model_validator
 from ... import registry
 from ...atomic import atomic_dir
 from ...config import data_dir
-from ...errors import BAD_PARAMS, MEDIA_UNREADABLE, EdnError
+from ...errors import BAD_PARAMS, OUTPUT_UNWRITABLE, EdnError
 from ...names import (
     DETECT_STAGE,
     FRAME_PATTERN,
@@ -27,7 +26,9 @@ from ...names import (
 )
 from ...pose.normalize import NormalizeOptions
 from ...progress import check_cancelled
-from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
+from ..job_contract import FieldError, JobContext, JobKind, OutputParams, PathText, ResolvedMedia, server_path
+
+LABELS_MARK = ".edn-preview"  # inside a labels folder a preview wrote: a later preview may replace it
 
 
 def normalization_field():
@@ -43,9 +44,9 @@ class ExtractParams(OutputParams):
 
 
 class PreviewParams(ExtractParams):
-    target_poses: str | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
+    target_poses: PathText | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
     target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
-    target_model: str | None = Field(None, description="name of a trained model whose saved statistics to use (GET /v1/models)")
+    target_model: str | None = Field(None, max_length=256, description="name of a trained model whose saved statistics to use (GET /v1/models)")
     normalization: NormalizeOptions = normalization_field()
     smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
     video: bool = Field(True, description="also write labels.mp4")
@@ -54,8 +55,8 @@ class PreviewParams(ExtractParams):
     def _one_target(self) -> PreviewParams:
         if sum(v is not None for v in (self.target_poses, self.target_stats, self.target_model)) != 1:
             raise ValueError("give exactly one of target_poses (a pose file), target_stats or target_model (a trained model's name)")
-        if self.target_poses is not None and not os.path.isabs(self.target_poses):
-            raise ValueError(f"target_poses {self.target_poses!r} must be an absolute path")
+        if self.target_poses is not None:
+            server_path(self.target_poses, "target_poses")
         return self
 
 
@@ -115,24 +116,21 @@ def validate_preview(media: ResolvedMedia | None, params: PreviewParams) -> None
 
 def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[Path, Path | None]:
     """labels/<frame>.png (numbered by source frame) and labels.mp4; both appear only once complete."""
-    import cv2
-
-    from ...media import VideoWriter
+    from ...media import VideoWriter, write_image
     from ...pose.render import render_label
 
     width, height = seq.size
     blank = np.zeros((height, width, 3), np.uint8)
+    folder = _labels_folder(out)
     video = out / LABELS_VIDEO if with_video else None
     writer = VideoWriter(video, seq.fps, seq.size) if with_video else None
     try:
-        with atomic_dir(out / LABELS_DIR) as tmp:
+        with atomic_dir(folder) as tmp:
+            (tmp / LABELS_MARK).touch()
             for index in range(len(seq)):
                 check_cancelled(ctx.cancelled)
                 image = render_label(seq.keypoints[index], seq.size) if seq.usable[index] else blank
-                name = tmp / frame_name(seq.frame_start + index)
-                if not cv2.imwrite(str(name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-                    raise EdnError(MEDIA_UNREADABLE, f"Could not write {name}: is the disk full or the folder read-only? "
-                                                     "Free space or choose another output_dir.")
+                write_image(tmp / frame_name(seq.frame_start + index), image)
                 if writer is not None:
                     writer.write(image)
                 ctx.progress(index + 1, len(seq), RENDER_STAGE)
@@ -142,7 +140,18 @@ def _render_labels(ctx: JobContext, seq, out: Path, with_video: bool) -> tuple[P
     finally:
         if writer is not None:
             writer.close(keep=False)
-    return out / LABELS_DIR, video
+    return folder, video
+
+
+def _labels_folder(out: Path) -> Path:
+    """out/labels, unless a folder of that name is not one a preview wrote: that is the user's, and
+    is never replaced; the labels then go beside it, into labels-2 (or -3, ...)."""
+    for number in range(1, 100):
+        folder = out / (LABELS_DIR if number == 1 else f"{LABELS_DIR}-{number}")
+        if not folder.exists() or (folder / LABELS_MARK).is_file():
+            return folder
+    raise EdnError(OUTPUT_UNWRITABLE, f"{out} already holds folders labels to labels-99 that this server did not write. "
+                                      "Choose another output_dir.")
 
 
 def run_preview(ctx: JobContext) -> dict:
