@@ -113,11 +113,17 @@ def _cmd_train(args) -> int:
     import os
     import time
 
+    from . import registry
+    from .config import data_dir
     from .gan.train import train
-    from .names import SECONDS, TRAIN_STAGE
+    from .names import HELDOUT_SAMPLE_FILE, SECONDS, TRAIN_STAGE
     from .progress import TqdmProgress
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    heldout = registry.models_dir(data_dir()) / args.name / HELDOUT_SAMPLE_FILE
+    if main_rank:
+        print(f"held-out sample (real | label | generated on frames not trained on, refreshed every few minutes): {heldout}",
+              flush=True)
     # A time budget is reported in seconds of it, a step budget in steps.
     bar = TqdmProgress(disable=not main_rank, units={TRAIN_STAGE: SECONDS} if args.minutes is not None else None)
     began = time.monotonic()
@@ -130,6 +136,8 @@ def _cmd_train(args) -> int:
         w, h = model.resolution
         print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
               f"{time.monotonic() - began:.0f} s; model in {model.folder}")
+        if heldout.is_file():
+            print(f"held-out sample: {heldout}")
     return 0
 
 

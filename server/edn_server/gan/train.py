@@ -10,7 +10,8 @@ While training, `<model>/training/checkpoint.pt` is written every checkpoint_eve
 checkpoint_every_minutes minutes, and on cancel, Ctrl-C or failure of a step; `resume=True`
 continues from it (with a steps budget the result is the same as an uninterrupted run). When the
 run finishes, model.json and weights.pt are written (model_io), with samples.png and losses.png,
-and the checkpoint is removed. Under torchrun, see distributed.py.
+and the checkpoint is removed. heldout_sample.png (training_review) is written after the first
+step, every few minutes and at the end. Under torchrun, see distributed.py.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
 from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, plain, set_lr
 from .train_config import STAGE_LABELS, STAGES, face_side_for_height, preset_config
-from .training_review import training_samples, write_losses, write_png
+from .training_review import HELDOUT_EVERY_S, training_samples, write_heldout, write_losses, write_png
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0  # at most one sample grid and loss plot per minute, and one at the end
@@ -110,6 +111,7 @@ class TrainingRun:
         self._vgg: VGGLoss | None | bool = False  # False: not looked up yet
         self._last_save = time.monotonic()
         self._last_report: float | None = None
+        self._last_heldout = float("-inf")  # the first held-out sample comes after the first step
 
     # --- setup -----------------------------------------------------------------------------
     def run(self) -> TrainedModel:
@@ -335,6 +337,9 @@ class TrainingRun:
                 self.position.step += 1
                 self.history.add(self.position.step, stage.name, losses)
                 self._report(stage.name)
+                if self.env.is_main and now - self._last_heldout >= HELDOUT_EVERY_S:
+                    self._last_heldout = now
+                    write_heldout(self.folder, stage.networks, stage.data, self.config.holdout_fraction, self.device)
                 if (self.position.step % self.config.checkpoint_every_steps == 0
                         or now - self._last_save >= 60.0 * self.config.checkpoint_every_minutes):
                     self._save(stage)
@@ -366,6 +371,7 @@ class TrainingRun:
         final_stage = self.last_stage
         if self.env.is_main:
             self._write_reports(final_stage)
+            write_heldout(self.folder, final_stage.networks, final_stage.data, self.config.holdout_fraction, self.device)
             out = self.datasets["out"]
             last = self.history.entries[-1] if self.history.entries else {}
             info = {
