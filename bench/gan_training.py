@@ -7,7 +7,9 @@ figures), and a comparison of ways to make the body step cheaper on this machine
 Every variant builds the same networks from the same seed and steps on the same random batch, so
 its first step's losses must equal the eager one's (up to float rounding: `loss_max_rel_difference`);
 s/step is the best and the median of the timed steps, which alternate between the variants, after
-each one's warm-up step (a compile happens there and is reported apart). Results are merged into bench/results/gan_train_step.json under
+each one's warm-up step (a compile happens there and is reported apart), in wall-clock seconds and
+in CPU seconds of this process: with one torch thread on a machine shared with other jobs, CPU
+time is the steadier figure (waiting for a core is not counted in it). Results are merged into bench/results/gan_train_step.json under
 `--label` with the command that produced them; nothing here asserts a time.
 """
 from __future__ import annotations
@@ -159,13 +161,16 @@ def measure_variants(preset: str, variants: list[str], steps: int) -> list[dict]
         rows[variant] = {"variant": variant, **info, "warm_up_s": time.perf_counter() - started, "first_losses": losses}
         built[variant] = (step, batch)
     times: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(steps):
         for variant, (step, batch) in built.items():
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             step(batch)
             times[variant].append(time.perf_counter() - started)
+            cpu[variant].append(time.process_time() - started_cpu)
     for variant, row in rows.items():
         row.update(best_s_per_step=min(times[variant]), median_s_per_step=statistics.median(times[variant]),
+                   best_cpu_s_per_step=min(cpu[variant]), median_cpu_s_per_step=statistics.median(cpu[variant]),
                    steps_timed=steps)
     return list(rows.values())
 
@@ -192,13 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
     rows = measure_variants(args.preset, variants, args.steps)
     for row in rows:
-        print(f"{row['variant']:18s} best {row['best_s_per_step']:.3f} s/step, median {row['median_s_per_step']:.3f} "
+        print(f"{row['variant']:18s} best {row['best_s_per_step']:.3f} s/step, median {row['median_s_per_step']:.3f}; "
+              f"CPU s/step best {row['best_cpu_s_per_step']:.3f}, median {row['median_cpu_s_per_step']:.3f} "
               f"(warm-up {row['warm_up_s']:.1f} s)", flush=True)
     reference = next((r for r in rows if r["variant"] == "eager"), None)
     for row in rows:
         if reference is not None:
             row["loss_max_rel_difference"] = _loss_difference(row["first_losses"], reference["first_losses"])
             row["speedup_vs_eager"] = reference["best_s_per_step"] / row["best_s_per_step"]
+            row["cpu_speedup_vs_eager"] = reference["median_cpu_s_per_step"] / row["median_cpu_s_per_step"]
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
     report[args.label] = {
         "command": "PYTHONPATH=server .venv/bin/python bench/gan_training.py " + shlex.join(argv or sys.argv[1:]),
