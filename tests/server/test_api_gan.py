@@ -142,11 +142,13 @@ def test_preview_poses_takes_the_stats_of_a_model_by_name(server, trained):
 
 def test_eval_reports_the_metrics(server, trained):
     c = server.client()
-    job = c.wait(c.submit("eval", {"model": MODEL, "baseline": "median"}, _target(TRAIN_FRAMES + 8, TRAIN_FRAMES)), timeout=120)
+    params = {"model": MODEL, "baseline": "median,nearest", "size": [256, 128]}
+    job = c.wait(c.submit("eval", params, _target(TRAIN_FRAMES + 8, TRAIN_FRAMES)), timeout=120)
     assert job["state"] == "done", job
     result = job["result"]
-    for key in ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"):
-        assert key in result and key in result["baseline"], key
+    for key in ("body_ssim", "body_psnr", "person_ssim", "face_ssim", "pose_distance", "missed_detections"):
+        assert key in result and key in result["baseline"] and key in result["nearest_baseline"], key
+    assert result["score_size"] == [256, 128] and result["resolution"] == [128, 64]
     assert result["frames"] == 8 and 0 < result["body_ssim"] <= 1 and "per_frame" not in result
     saved = json.loads(Path(result["metrics_file"]).read_text())
     assert saved["body_ssim"] == result["body_ssim"] and len(saved["per_frame"]["frame"]) == 8
@@ -221,6 +223,8 @@ def test_submit_errors_name_the_problem(server, trained):
     assert "'nobody'" in reply["error"]["message"] and "GET /v1/models" in reply["error"]["message"]
     status, reply = c.json("POST", "/v1/jobs", {"kind": "eval", "params": {"model": "nobody"}, "input": {"media": _target()}})
     assert status == 404 and reply["error"]["code"] == "MODEL_NOT_FOUND"
+    status, reply = c.json("POST", "/v1/jobs", {"kind": "eval", "params": {"model": MODEL, "size": [512, 2]}, "input": {"media": _target()}})
+    assert status == 422 and reply["error"]["code"] == "BAD_PARAMS" and reply["error"]["field"].startswith("params.size"), reply
 
     def train(params):
         return c.json("POST", "/v1/jobs", {"kind": "train", "params": params, "input": {"media": _target()}})
