@@ -223,7 +223,8 @@ def test_submit_errors_name_the_problem(server, trained):
     assert "'nobody'" in reply["error"]["message"] and "GET /v1/models" in reply["error"]["message"]
     status, reply = c.json("POST", "/v1/jobs", {"kind": "eval", "params": {"model": "nobody"}, "input": {"media": _target()}})
     assert status == 404 and reply["error"]["code"] == "MODEL_NOT_FOUND"
-    status, reply = c.json("POST", "/v1/jobs", {"kind": "eval", "params": {"model": MODEL, "size": [512, 2]}, "input": {"media": _target()}})
+    tiny_size = {"kind": "eval", "params": {"model": MODEL, "size": [512, 2]}, "input": {"media": _target()}}
+    status, reply = c.json("POST", "/v1/jobs", tiny_size)
     assert status == 422 and reply["error"]["code"] == "BAD_PARAMS" and reply["error"]["field"].startswith("params.size"), reply
 
     def train(params):
