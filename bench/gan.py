@@ -12,7 +12,8 @@ Numbers only; nothing here asserts a time. Every preset runs in its own process,
 memory (max RSS on the CPU, torch's max allocated on CUDA) is its own. Timings alternate between
 the variants compared and keep the best of several repeats: other processes on a shared machine
 only ever slow a run down. Networks are untrained (speed does not depend on the weights); the
-training step is train.py's own BodyStep / FaceStep on random batches at the preset's sizes.
+training step is train.py's own BodyStep / FaceStep on random batches at the preset's sizes
+(bench/gan_training.py, which also compares ways to make the step cheaper).
 The VGG perceptual loss is included only where its weights are already on disk (never downloaded here).
 """
 from __future__ import annotations
@@ -30,39 +31,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from gan_training import TARGET_SIZE, _sync, best_seconds, training  # noqa: F401  (bench/gan_training.py; gpu_check uses them)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SHARED_DATA = Path(os.environ.get("EDN_SHARED_DATA", ROOT.parent / "shared" / "data"))
 SHARED_MODELS = Path(os.environ.get("EDN_SHARED_MODELS", ROOT.parent / "shared" / "models"))
 SOURCE_CLIP = "mediapipe_pose_segmentation_dance.mp4"
 TARGET_CLIP = "edn_subject4_train.mp4"
-TARGET_SIZE = (1024, 512)  # a 2:1 target, as the EDN subject clips
 TARGET_FPS = 8.0
 # Generator shapes tried at 256x128 when the preview preset misses TARGET_FPS.
 PREVIEW_ALTERNATIVES = ((16, 3, 4), (16, 3, 2), (12, 3, 4), (12, 3, 2), (8, 3, 4), (8, 3, 2), (16, 4, 4), (16, 4, 2))
-
-
-def _sync(device):
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def best_seconds(fns: dict, repeats: int, device, inner: int = 1) -> dict:
-    """Best time of each callable over `repeats` alternating rounds (after one warm-up call each)."""
-    for fn in fns.values():
-        fn()
-    _sync(device)
-    best = {name: float("inf") for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            started = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            _sync(device)
-            best[name] = min(best[name], (time.perf_counter() - started) / inner)
-    return best
 
 
 def matmul_gflops(device, quick: bool) -> dict:
@@ -145,69 +124,6 @@ def inference(preset: str, device, repeats: int) -> dict:
                      "speedup_vs_ours": times["ours"] / times["compiled"], "max_abs_difference": compiled_difference,
                      "gflops_per_s": gflop / times["compiled"]},
     }
-
-
-def training(preset: str, device, steps: int) -> dict:
-    """Seconds per optimisation step of each stage, with train.py's step functions."""
-    import torch
-    from edn_server.gan.discriminators import FaceDiscriminator, discriminator_from_config
-    from edn_server.gan.face import FaceBox
-    from edn_server.gan.losses import VGGLoss
-    from edn_server.gan.networks import define_face_generator, define_generator
-    from edn_server.gan.steps import Batch, BodyStep, FaceStep, PairGenerator
-    from edn_server.gan.train_config import preset_config
-    from edn_server.gan.vgg import load_vgg19
-
-    config = preset_config(preset, TARGET_SIZE)
-    vgg_net = load_vgg19(device=device, allow_download=False) if config.use_vgg else None
-    vgg = VGGLoss(vgg_net) if vgg_net is not None else None
-    amp = config.amp if device.type == "cuda" else "off"
-    n = config.batch_size
-
-    def batch(width: int, height: int, boxes=None) -> Batch:
-        tensors = [torch.rand(n, 3, height, width, device=device) * 2 - 1 for _ in range(4)]
-        if device.type == "cuda":
-            tensors = [t.contiguous(memory_format=torch.channels_last) for t in tensors]
-        return Batch(*tensors, boxes=boxes)
-
-    def adam(params):
-        return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
-
-    def placed(module):
-        module = module.to(device)
-        return module.to(memory_format=torch.channels_last) if device.type == "cuda" else module
-
-    def time_steps(step, data) -> float:
-        step(data)  # warm-up (allocations, kernel selection)
-        _sync(device)
-        started = time.perf_counter()
-        for _ in range(steps - 1):
-            step(data)
-        _sync(device)
-        return (time.perf_counter() - started) / (steps - 1)
-
-    stages = {"body": (config.global_generator, (config.width, config.height))}
-    if config.generator.local_enhancer and (device.type == "cuda" or preset != "paper"):
-        stages["local"] = (config.generator, config.output_size)
-    out: dict = {"steps_timed": steps - 1, "batch_size": n, "vgg_loss": vgg is not None, "amp": amp}
-    for name, (gen_config, (width, height)) in stages.items():
-        generator = placed(define_generator(gen_config))
-        discriminator = placed(discriminator_from_config(config.discriminator))
-        temporal = placed(discriminator_from_config(config.temporal_discriminator))
-        step = BodyStep(PairGenerator(generator), discriminator, temporal, adam(generator.parameters()),
-                        adam([*discriminator.parameters(), *temporal.parameters()]), config.loss_weights, vgg, amp)
-        out[f"{name}_s_per_step"] = time_steps(step, batch(width, height))
-        out[f"{name}_size"] = [width, height]
-        del generator, discriminator, temporal, step
-    if config.face_stage and (device.type == "cuda" or preset != "paper"):
-        width, height = config.output_size
-        side = config.face_side
-        body = placed(define_generator(config.generator)).eval().requires_grad_(False)
-        face, judge = placed(define_face_generator(config.face_generator)), placed(FaceDiscriminator(config.face_discriminator))
-        step = FaceStep(body, face, judge, adam(face.parameters()), adam(judge.parameters()), config.face_loss_weights, vgg, amp)
-        box = FaceBox((width - side) // 2, (height - side) // 4, side)
-        out["face_s_per_step"] = time_steps(step, batch(width, height, boxes=[box] * n))
-    return out
 
 
 def transfer_speed(frames: int, device) -> dict:

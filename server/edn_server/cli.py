@@ -142,11 +142,17 @@ def _cmd_train(args) -> int:
     import os
     import time
 
+    from . import registry
+    from .config import data_dir
     from .gan.train import train
-    from .names import SECONDS, TRAIN_STAGE
+    from .names import HELDOUT_SAMPLE_FILE, SECONDS, TRAIN_STAGE
     from .progress import TqdmProgress
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    heldout = registry.models_dir(data_dir()) / args.name / HELDOUT_SAMPLE_FILE
+    if main_rank:
+        print(f"held-out sample (real | label | generated on frames not trained on, refreshed every few minutes): {heldout}",
+              flush=True)
     # A time budget is reported in seconds of it, a step budget in steps.
     bar = TqdmProgress(disable=not main_rank, units={TRAIN_STAGE: SECONDS} if args.minutes is not None else None)
     began = time.monotonic()
@@ -159,6 +165,8 @@ def _cmd_train(args) -> int:
         w, h = model.resolution
         print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
               f"{time.monotonic() - began:.0f} s; model in {model.folder}")
+        if heldout.is_file():
+            print(f"held-out sample: {heldout}")
     return 0
 
 
@@ -199,20 +207,25 @@ def _cmd_transfer(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    from .gan.evaluate import evaluate
+    from .gan.evaluate import evaluate, parse_size
     from .progress import TqdmProgress
 
+    size = parse_size(args.size) if args.size else None
     bar = TqdmProgress()
     try:
         metrics = evaluate(args.model, args.video, args.output, start=args.start, end=args.end, baseline=args.baseline,
-                           progress=bar, device=args.device)
+                           progress=bar, device=args.device, size=size)
     finally:
         bar.close()
-    rows = [("model", metrics)] + ([("median baseline", metrics["baseline"])] if metrics.get("baseline") else [])
+    rows = [("model", metrics), ("median baseline", metrics.get("baseline")), ("nearest training frame", metrics.get("nearest_baseline"))]
+    print("scored at {}x{}".format(*metrics["score_size"]))
     for label, values in rows:
-        shown = ", ".join(f"{k} {values[k]:.4g}" if isinstance(values[k], float) else f"{k} {values[k]}"
-                          for k in ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"))
-        print(f"{label}: {shown}")
+        if values and values.get("unavailable_reason"):
+            print(f"{label}: unavailable, {values['unavailable_reason']}")
+        elif values:
+            shown = ", ".join(f"{k} {values[k]:.4g}" if isinstance(values[k], float) else f"{k} {values[k]}"
+                              for k in ("body_ssim", "person_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"))
+            print(f"{label}: {shown}")
     print(f"wrote {args.output}")
     return 0
 
@@ -331,8 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", required=True, help="a trained target's name (or its folder)")
     score.add_argument("--video", type=Path, required=True, help="a clip of the target subject (ideally frames not trained on)")
     score.add_argument("-o", "--output", type=Path, required=True, help="the metrics JSON file to write")
-    score.add_argument("--baseline", choices=("median",), default=None,
-                       help="also score the per-pixel median of the training frames (or of the clip) as a do-nothing prediction")
+    score.add_argument("--baseline", choices=("median", "nearest", "median,nearest"), default=None,
+                       help="also score do-nothing predictions: median = the per-pixel median of the training frames (or of "
+                            "the clip); nearest = for each frame, the training frame closest in pixels (needs the dataset cache)")
+    score.add_argument("--size", default=None, metavar="WxH",
+                       help="score at this size (e.g. 512x256) so models of different output sizes compare "
+                            "(default: the model's resolution)")
     score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _range_args(score)
     score.set_defaults(func=_cmd_eval)

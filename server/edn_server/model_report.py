@@ -23,6 +23,7 @@ from .registry import find_model, read_model_info
 LOSSES_PNG = LOSSES_FILE
 SAMPLES_GLOB = SAMPLES_FILE.replace(".png", "*.png")  # plus any numbered grids a run keeps
 METRIC_ROWS = (("body_ssim", "Body SSIM", "higher is better"), ("body_psnr", "Body PSNR (dB)", "higher is better"),
+               ("person_ssim", "Person SSIM (inside the real person's mask)", "higher is better"),
                ("face_ssim", "Face SSIM", "higher is better"), ("pose_distance", "Pose distance (px)", "lower is better"),
                ("missed_detections", "Missed detections", "frames, lower is better"), ("lpips", "LPIPS", "lower is better"))
 STATS_ROWS = (("frame_size", "Frame size (w x h)", "px"), ("ankle_far_y", "Far ankle line y", "px"),

@@ -51,6 +51,7 @@ LABELS_DIR = "labels"
 LABELS_VIDEO = "labels.mp4"
 METRICS_FILE = "metrics.json"  # `edn eval`'s output, also looked for in a model folder
 SAMPLES_FILE = "samples.png"  # a model folder's training samples
+HELDOUT_SAMPLE_FILE = "heldout_sample.png"  # real | label | generated on frames never trained on, refreshed while training
 LOSSES_FILE = "losses.png"
 LOSSES_JSON = "losses.json"
 

@@ -1,5 +1,6 @@
 """Training, transfer and evaluation as jobs of a real server: one tiny model trained once (on 24
-frames of a real target clip) and reused; cancel, kill -9 + resume, and submit-time errors."""
+frames of a real target clip) and reused; a running training's held-out sample, cancel, kill -9 +
+resume, and submit-time errors."""
 from __future__ import annotations
 
 import io
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from api_helpers import ServerProcess
 from conftest import shared_clip
+from edn_server import media
 
 TARGET = "edn_subject4_train.mp4"  # 1024x512: the tiny preset trains 128x64
 DANCE = "mediapipe_pose_segmentation_dance.mp4"  # 600x600, 20 fps
@@ -85,6 +87,7 @@ def test_train_registers_the_model_with_its_stats(server, trained):
     assert (result["model"], result["preset"], result["resolution"], result["steps"]) == (MODEL, "tiny", [128, 64], 12)
     assert result["resumed_from_step"] == 0 and result["seconds"] > 0
     assert Path(result["samples"]).is_file() and Path(result["folder"]) == server.data_dir / "models" / MODEL
+    assert Path(result["heldout_sample"]).is_file() and trained["sample"] == f"/v1/jobs/{trained['id']}/sample"
     stages = {stage for stage, _ in trained["seen"]}
     assert {"detect poses", "dataset"} & stages and any(str(s).startswith("train: ") for s in stages), stages
     progress = [p for _, p in trained["seen"]]
@@ -140,14 +143,44 @@ def test_preview_poses_takes_the_stats_of_a_model_by_name(server, trained):
 
 def test_eval_reports_the_metrics(server, trained):
     c = server.client()
-    job = c.wait(c.submit("eval", {"model": MODEL, "baseline": "median"}, _target(TRAIN_FRAMES + 8, TRAIN_FRAMES)), timeout=120)
+    params = {"model": MODEL, "baseline": "median,nearest", "size": [256, 128]}
+    job = c.wait(c.submit("eval", params, _target(TRAIN_FRAMES + 8, TRAIN_FRAMES)), timeout=120)
     assert job["state"] == "done", job
     result = job["result"]
-    for key in ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"):
-        assert key in result and key in result["baseline"], key
+    for key in ("body_ssim", "body_psnr", "person_ssim", "face_ssim", "pose_distance", "missed_detections"):
+        assert key in result and key in result["baseline"] and key in result["nearest_baseline"], key
+    assert result["score_size"] == [256, 128] and result["resolution"] == [128, 64]
     assert result["frames"] == 8 and 0 < result["body_ssim"] <= 1 and "per_frame" not in result
     saved = json.loads(Path(result["metrics_file"]).read_text())
     assert saved["body_ssim"] == result["body_ssim"] and len(saved["per_frame"]["frame"]) == 8
+    status, reply = c.json("GET", f"/v1/jobs/{job['id']}/sample")
+    assert status == 404 and reply["error"]["code"] == "NOT_FOUND" and "train jobs do" in reply["error"]["message"]
+
+
+def test_a_running_training_serves_its_latest_heldout_sample(server, trained):
+    """An artist watches the model learn: real | label | generated on a frame it never trained on."""
+    c = server.client()
+    job_id = c.submit("train", {"name": "watched", "preset": "tiny", "steps": 1_000_000}, _target())
+    waiting = c.submit("train", {"name": "waiting", "preset": "tiny", "steps": 10}, _target())  # heavy jobs run one at a time
+    status, reply = c.json("GET", f"/v1/jobs/{waiting}/sample")
+    assert status == 404 and reply["error"]["code"] == "NOT_READY" and c.job(waiting)["sample"] is None, reply
+    deadline = time.monotonic() + 120
+    while (job := c.job(job_id))["sample"] is None:
+        assert job["state"] in ("queued", "running") and time.monotonic() < deadline, job
+        time.sleep(0.05)
+    assert job["state"] == "running" and job["sample"] == f"/v1/jobs/{job_id}/sample", job
+    status, headers, png = c.request("GET", job["sample"])
+    assert status == 200 and headers["content-type"] == "image/png"
+    sample = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    # 128x64 tiles (tiny preset, 2:1 clip) with 4 px gaps: one row per held-out frame, the last is frame 23,
+    # which training never saw (the tiny preset holds out the clip's last 10%: frames 22 and 23 of 24)
+    assert sample.shape == (2 * 64 + 4, 3 * 128 + 2 * 4, 3), sample.shape
+    info = media.probe(shared_clip(TARGET))
+    last = cv2.resize(next(media.iter_frames(info, TRAIN_FRAMES - 1, TRAIN_FRAMES)), (128, 64), interpolation=cv2.INTER_AREA)
+    assert np.abs(sample[-64:, :128].astype(int) - last).max() <= 1
+    for job_id_ in (waiting, job_id):
+        assert c.json("POST", f"/v1/jobs/{job_id_}/cancel")[0] == 200
+        assert c.wait(job_id_, timeout=30)["state"] == "cancelled"
 
 
 def test_cancel_stops_training_within_a_step(server, trained):
@@ -230,6 +263,9 @@ def test_submit_errors_name_the_problem(server, trained):
     assert "'nobody'" in reply["error"]["message"] and "GET /v1/models" in reply["error"]["message"]
     status, reply = c.json("POST", "/v1/jobs", {"kind": "eval", "params": {"model": "nobody"}, "input": {"media": _target()}})
     assert status == 404 and reply["error"]["code"] == "MODEL_NOT_FOUND"
+    tiny_size = {"kind": "eval", "params": {"model": MODEL, "size": [512, 2]}, "input": {"media": _target()}}
+    status, reply = c.json("POST", "/v1/jobs", tiny_size)
+    assert status == 422 and reply["error"]["code"] == "BAD_PARAMS" and reply["error"]["field"].startswith("params.size"), reply
 
     def train(params):
         return c.json("POST", "/v1/jobs", {"kind": "train", "params": params, "input": {"media": _target()}})

@@ -1,5 +1,6 @@
 """Evaluation on a real target clip with tiny (untrained) models: every metric present and in
-range, a perfect reconstruction scoring perfectly, the median baseline, bad input, the CLI."""
+range, a perfect reconstruction scoring perfectly, person SSIM inside the real person's mask,
+scoring at a fixed size, the median and nearest-training-frame baselines, bad input, the CLI."""
 from __future__ import annotations
 
 import json
@@ -12,12 +13,13 @@ from edn_server import cli, media
 from edn_server.errors import BAD_PARAMS, MEDIA_NOT_FOUND, MODEL_NOT_FOUND, EdnError
 from edn_server.gan.evaluate import PSNR_CAP_DB, FrameScores, evaluate
 from edn_server.gan.labels import model_keypoints
+from edn_server.gan.metrics import ssim
 from edn_server.gan.model_io import load_trained_model
 from edn_server.pose.detect import extract_poses
 from edn_server.pose.probe import PoseProbe
 from transfer_helpers import TARGET_CLIP, save_tiny_model
 
-METRIC_KEYS = ("body_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections")
+METRIC_KEYS = ("body_ssim", "body_psnr", "person_ssim", "face_ssim", "pose_distance", "missed_detections")
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +35,11 @@ def wide_model(target):
 
 
 def check_ranges(scores: dict, frames: int) -> None:
-    assert -1.0 <= scores["body_ssim"] <= 1.0 and -1.0 <= scores["face_ssim"] <= 1.0
+    assert -1.0 <= scores["body_ssim"] <= 1.0 and -1.0 <= scores["face_ssim"] <= 1.0 and -1.0 <= scores["person_ssim"] <= 1.0
     assert 0.0 < scores["body_psnr"] <= PSNR_CAP_DB
     assert isinstance(scores["missed_detections"], int) and 0 <= scores["missed_detections"] <= frames
     assert scores["pose_distance"] is None or scores["pose_distance"] >= 0.0
-    assert scores["body_ssim_frames"] == scores["face_ssim_frames"] == frames
+    assert scores["body_ssim_frames"] == scores["face_ssim_frames"] == scores["person_ssim_frames"] == frames
 
 
 def test_eval_writes_every_metric_in_range_and_the_median_baseline(wide_model, target, tmp_path):
@@ -89,7 +91,46 @@ def test_a_perfect_reconstruction_scores_perfectly(target, pose_model_full):
     assert summary["missed_detections"] == 1 and summary["pose_distance"] == 0.0 and summary["pose_distance_frames"] == 1
 
 
-@pytest.mark.parametrize("case", ["model", "video", "baseline"])
+def test_person_ssim_scores_only_the_real_persons_pixels(target, pose_model_full):
+    """A prediction that gets the background exactly right but the person wrong keeps a high
+    whole-frame SSIM and a low person SSIM; the real frame's own mask decides which pixels count."""
+    info = media.probe(target)
+    real = cv2.resize(next(media.iter_frames(info, 0, 1)), (512, 256), interpolation=cv2.INTER_AREA)
+    keypoints = model_keypoints(extract_poses(target, end=12).keypoints[0], info.size, (512, 256))
+    with PoseProbe(pose_model_full, info.fps, segmentation=True) as probe:
+        real_pose = probe.detect(real)
+        mask = probe.mask
+    assert real_pose is not None and mask is not None and mask.shape == real.shape[:2]
+    assert 0.01 < mask.mean() < 0.5  # a person, not the whole frame
+    wrong_person = real.copy()
+    wrong_person[mask] = 128  # the person painted flat grey, the stage untouched
+    scores = FrameScores()
+    scores.add(real, real.copy(), keypoints, None, real_pose, real_pose, person_mask=mask)
+    scores.add(real, wrong_person, keypoints, None, real_pose, None, person_mask=mask)
+    assert scores.values["person_ssim"][0] == pytest.approx(1.0)
+    assert scores.values["person_ssim"][1] < 0.5 < ssim(real, wrong_person)
+
+
+def test_scoring_at_a_fixed_size_and_the_nearest_training_frame(target, tmp_path):
+    """--size scores at that size whatever the model's resolution; on frames the model was trained
+    on, the nearest training frame is the frame itself, so it scores perfectly."""
+    from edn_server.gan.dataset import build_dataset
+
+    data = build_dataset(target, (512, 256), face_side=128, end=12)
+    save_tiny_model("eval-nearest", height=256, info={"dataset": {"folder": str(data.folder), "train_frames": 6}})
+    result = evaluate("eval-nearest", target, tmp_path / "n.json", end=6, baseline="median,nearest", per_frame=False,
+                      size=(256, 128))
+    assert result["resolution"] == [512, 256] and result["score_size"] == [256, 128]
+    check_ranges(result, 6)
+    nearest = result["nearest_baseline"]
+    assert nearest["kind"] == "nearest" and nearest["source"].startswith("training frames")
+    assert nearest["body_ssim"] > 0.98 and nearest["person_ssim"] > 0.98  # resized 1024->512->256, not at once
+    assert result["baseline"]["kind"] == "median" and result["baseline"]["body_ssim"] < nearest["body_ssim"]
+    without_data = evaluate("eval-wide", target, tmp_path / "w.json", end=2, baseline="nearest", per_frame=False)
+    assert without_data["baseline"] is None and "dataset cache" in without_data["nearest_baseline"]["unavailable_reason"]
+
+
+@pytest.mark.parametrize("case", ["model", "video", "baseline", "size"])
 def test_bad_input_fails_clearly_and_writes_nothing(wide_model, target, tmp_path, case):
     out = tmp_path / "metrics.json"
     kwargs = dict(model=wide_model, video=target, out_json=out, end=4)
@@ -97,20 +138,24 @@ def test_bad_input_fails_clearly_and_writes_nothing(wide_model, target, tmp_path
         kwargs["model"] = "no-such-target"
     elif case == "video":
         kwargs["video"] = tmp_path / "missing.mp4"
-    else:
+    elif case == "baseline":
         kwargs["baseline"] = "mean"
+    else:
+        kwargs["size"] = (512, 4)
     with pytest.raises(EdnError) as error:
         evaluate(**kwargs)
-    assert error.value.code == {"model": MODEL_NOT_FOUND, "video": MEDIA_NOT_FOUND, "baseline": BAD_PARAMS}[case]
+    assert error.value.code == {"model": MODEL_NOT_FOUND, "video": MEDIA_NOT_FOUND, "baseline": BAD_PARAMS, "size": BAD_PARAMS}[case]
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_cli_eval(wide_model, target, tmp_path, capsys):
     out = tmp_path / "m.json"
     assert cli.main(["eval", "--model", "eval-wide", "--video", str(target), "-o", str(out), "--start", "2", "--end", "6",
-                     "--device", "cpu"]) == 0
+                     "--device", "cpu", "--size", "256x128"]) == 0
     printed = capsys.readouterr().out
-    assert "body_ssim" in printed and str(out) in printed
+    assert "body_ssim" in printed and "person_ssim" in printed and "scored at 256x128" in printed and str(out) in printed
     data = json.loads(out.read_text())
-    assert data["range"] == [2, 6] and all(key in data for key in METRIC_KEYS)
+    assert data["range"] == [2, 6] and all(key in data for key in METRIC_KEYS) and data["score_size"] == [256, 128]
     assert not math.isnan(data["body_ssim"])
+    assert cli.main(["eval", "--model", "eval-wide", "--video", str(target), "-o", str(out), "--size", "256by128"]) == 2
+    assert "--size '256by128'" in capsys.readouterr().err

@@ -207,3 +207,22 @@ def data_keypoints(model) -> np.ndarray:
     from edn_server.pose.sequence import PoseSequence
 
     return PoseSequence.load(Path(model.info["dataset"]["folder"]) / "poses.npz").keypoints[0]
+
+
+def test_edn_train_prints_the_heldout_sample_of_frames_it_never_trained_on(clip, data, tiny_config, capsys):
+    """The tiny preset holds out the clip's last 10% (frames 43..47 of 48): the sample's rows are the
+    first and last of them, real | label | generated, and no training pair reaches them."""
+    from edn_server import cli
+    from edn_server.names import HELDOUT_SAMPLE_FILE
+
+    assert cli.main(["train", str(clip), "--name", "watched", "--preset", "tiny", "--steps", "2", "--end", str(FRAMES)]) == 0
+    path = models_dir(data_dir()) / "watched" / HELDOUT_SAMPLE_FILE
+    assert str(path) in capsys.readouterr().out and path.is_file()
+    import cv2
+
+    sample = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    assert sample.shape == (2 * 64 + 4, 3 * 128 + 2 * 4, 3)
+    held_out = data.training_frames(tiny_config.holdout_fraction)
+    assert held_out == 43 and data.pair_starts(tiny_config.holdout_fraction).max() + 1 < held_out
+    for row, frame in ((sample[:64], 43), (sample[-64:], 47)):
+        assert np.array_equal(row[:, :128], data.frames[frame]) and np.array_equal(row[:, 132:260], data.labels[frame])

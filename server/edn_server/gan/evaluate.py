@@ -1,21 +1,22 @@
 """The paper's evaluation of a trained target: reconstruct each real frame of a clip of the target
-from that frame's own pose (normalization off) and compare with the real frame at the model's
-resolution (real frames resized with area interpolation).
+from that frame's own pose (normalization off) and compare with the real frame at the scoring
+size: the model's resolution, or `size` (w, h) so that models of different output sizes compare
+(real frames resized with area interpolation; generated frames too, or bicubic when enlarged).
 
 Metrics (means over the frames where the real frame has a pose):
 - body_ssim, body_psnr: on the body box (ground-truth keypoints, padded 15% sideways, 10% up and
   down); per-frame PSNR is capped at 100 dB so an exact match stays a finite JSON number.
+- person_ssim: SSIM over the windows centred inside the real frame's own person mask (MediaPipe's
+  segmentation of the real frame at the scoring size), so a copied background cannot carry it.
 - face_ssim: on the face GAN's face crop.
-- pose_distance: mean pixel distance, at the model's resolution, between the keypoints MediaPipe
+- pose_distance: mean pixel distance, at the scoring size, between the keypoints MediaPipe
   detects on the generated frame and on the real frame, over landmarks visible in both.
 - missed_detections: generated frames where MediaPipe finds nobody although the real frame shows
   someone (a metric, never an error); those frames have no pose_distance.
 - lpips: null, with lpips_unavailable_reason (see LPIPS_REASON).
-`baseline="median"` adds the same metrics for the per-pixel median of the training frames used as
-every prediction: a still image of the stage with a blurred person, the figure a model must beat.
-The frames (up to MEDIAN_FRAMES, spread evenly) come from the model's dataset cache when it is
-still there at the model's resolution (its held-out tail excluded), else from the evaluated clip
-range itself, which makes the baseline slightly optimistic.
+`baseline` ("median", "nearest" or "median,nearest") adds the same metrics for do-nothing
+predictions (eval_baselines.py): the per-pixel median of the training frames as `baseline`, and
+the training frame nearest in pixels to each evaluated frame as `nearest_baseline`.
 """
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ import numpy as np
 
 from ..atomic import atomic_file
 from ..errors import BAD_PARAMS, EdnError
-from ..names import EVALUATE_STAGE, MEDIAN_STAGE
+from ..names import EVALUATE_STAGE
 from ..progress import Progress, check_cancelled, no_progress
+from .eval_baselines import NearestFrame, median_baseline, training_frames
 from .face import face_box
 from .labels import model_keypoints
-from .metrics import SSIM_WINDOW, body_box, crop_box, pose_distance, psnr, ssim
+from .metrics import SSIM_WINDOW, body_box, crop_box, masked_ssim, pose_distance, psnr, ssim
 from .sequence_generator import SequenceGenerator, pick_device
 
 if TYPE_CHECKING:
@@ -44,13 +46,15 @@ if TYPE_CHECKING:
 
     from .model_io import TrainedModel
 
-BASELINES = (None, "median")
-MEDIAN_FRAMES = 64
+BASELINES = ("median", "nearest")
 PSNR_CAP_DB = 100.0
 STAGE = EVALUATE_STAGE
 LPIPS_REASON = ("LPIPS needs ImageNet-trained AlexNet or VGG16 weights plus its calibrated linear layers; edn neither "
                 "ships nor downloads them, so it is not computed")
-METRICS = ("body_ssim", "body_psnr", "face_ssim", "pose_distance")
+METRICS = ("body_ssim", "body_psnr", "person_ssim", "face_ssim", "pose_distance")
+MAX_SCORE_SIDE = 8192
+NEAREST_UNAVAILABLE = ("the model's dataset cache (its training frames) is gone or at another resolution; train the "
+                       "model again to score the nearest-training-frame reference")
 
 
 class FrameScores:
@@ -61,7 +65,7 @@ class FrameScores:
         self.missed = 0
 
     def add(self, real: np.ndarray, fake: np.ndarray, keypoints: np.ndarray, face_side: int | None,
-            real_pose: np.ndarray | None, fake_pose: np.ndarray | None) -> None:
+            real_pose: np.ndarray | None, fake_pose: np.ndarray | None, person_mask: np.ndarray | None = None) -> None:
         size = (real.shape[1], real.shape[0])
         box = body_box(keypoints, size)
         if box is not None and min(box[2] - box[0], box[3] - box[1]) >= SSIM_WINDOW:
@@ -79,7 +83,8 @@ class FrameScores:
         elif real_pose is not None:
             d = pose_distance(fake_pose, real_pose)
             distance = None if math.isnan(d) else d
-        for name, value in zip(METRICS, (*body, face_score, distance), strict=True):
+        person = masked_ssim(fake, real, person_mask) if person_mask is not None else None
+        for name, value in zip(METRICS, (*body, person, face_score, distance), strict=True):
             self.values[name].append(value)
 
     def skip(self) -> None:
@@ -99,11 +104,11 @@ class FrameScores:
 def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str | os.PathLike, start: int = 0,
              end: int | None = None, baseline: str | None = None, progress: Progress | None = None,
              cancelled: Callable[[], bool] | None = None, device: str | torch.device | None = None,
-             per_frame: bool = True) -> dict:
+             per_frame: bool = True, size: tuple[int, int] | None = None) -> dict:
     """Score `model` on frames [start, end) of `video` (a clip of the target subject, ideally frames
-    it was not trained on) and write the metrics to `out_json` atomically; returns them.
-    Raises EdnError (MODEL_NOT_FOUND, media errors, BAD_RANGE, BAD_PARAMS, NO_PERSON, CANCELLED);
-    on error nothing is written."""
+    it was not trained on) at `size` (w, h; default the model's resolution) and write the metrics
+    to `out_json` atomically; returns them. Raises EdnError (MODEL_NOT_FOUND, media errors,
+    BAD_RANGE, BAD_PARAMS, NO_PERSON, CANCELLED); on error nothing is written."""
     from .. import media as media_io
     from ..pose.models import ensure_pose_model
     from ..pose.pipeline import pose_sequence
@@ -113,10 +118,11 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     started = time.perf_counter()
     progress = progress or no_progress
     out_json = Path(out_json).expanduser()
-    if baseline not in BASELINES:
-        raise EdnError(BAD_PARAMS, f"Baseline {baseline!r} is unknown; use 'median' or leave it out.")
+    baselines = _baselines(baseline)
     if out_json.is_dir():
         raise EdnError(BAD_PARAMS, f"Output {out_json} is a folder; give a file name such as metrics.json.")
+    if size is not None:
+        size = check_size(size)
     if device is not None:
         device = pick_device(device)
     trained = resolve_model(model, device)
@@ -126,37 +132,49 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     # The poses go through what the training data went through: same detector, same smoothing.
     poses = pose_sequence(info.path, start, end, smoothing=config.smoothing, model=config.pose_model, progress=progress,
                           cancelled=cancelled)
+    score_size = tuple(size or trained.resolution)
     keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
+    score_keypoints = model_keypoints(poses.keypoints, poses.size, score_size)
+    face_side = None if trained.face_side is None else round(trained.face_side * score_size[1] / trained.resolution[1])
     usable = poses.usable
-    resize = _resizer(trained.resolution)
-    median, median_source = (None, None)
-    if baseline == "median":
-        median, median_source = _median_baseline(trained, info, start, end, resize, progress, cancelled)
+    to_model, to_score = _resizer(trained.resolution), _resizer(score_size)
+    median = median_source = nearest = None
+    if "median" in baselines:
+        median, median_source = median_baseline(trained, info, start, end, to_model, progress, cancelled)
+        median = to_score(median)
+    if "nearest" in baselines and (found := training_frames(trained)) is not None:
+        nearest = NearestFrame(*found)
     pose_file = ensure_pose_model(config.pose_model)
 
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
                                trained.face_generator, trained.face_side)
-    model_scores, baseline_scores = FrameScores(), FrameScores()
+    model_scores, median_scores, nearest_scores = FrameScores(), FrameScores(), FrameScores()
     total = end - start
     with contextlib.ExitStack() as stack:
-        real_probe = stack.enter_context(PoseProbe(pose_file, info.fps))
+        real_probe = stack.enter_context(PoseProbe(pose_file, info.fps, segmentation=True))
         fake_probe = stack.enter_context(PoseProbe(pose_file, info.fps))
+        nearest_probe = stack.enter_context(PoseProbe(pose_file, info.fps)) if nearest is not None else None
         median_pose = None
         if median is not None:
             with PoseProbe(pose_file, info.fps) as probe:
                 median_pose = probe.detect(median)
-        frames = stack.enter_context(contextlib.closing(media_io.iter_frames(info, start, end, transform=resize)))
-        for i, real in enumerate(frames):
+        frames = stack.enter_context(contextlib.closing(media_io.iter_frames(info, start, end)))
+        for i, frame in enumerate(frames):
             check_cancelled(cancelled)
-            fake = engine.step(keypoints[i] if usable[i] else None).image
-            if usable[i]:
-                real_pose = real_probe.detect(real)
-                model_scores.add(real, fake, keypoints[i], trained.face_side, real_pose, fake_probe.detect(fake))
-                if median is not None:
-                    baseline_scores.add(real, median, keypoints[i], trained.face_side, real_pose, median_pose)
+            fake = to_score(engine.step(keypoints[i] if usable[i] else None).image)
+            if not usable[i]:
+                for scores in (model_scores, median_scores, nearest_scores):
+                    scores.skip()
             else:
-                model_scores.skip()
-                baseline_scores.skip()
+                real = to_score(frame)
+                real_pose = real_probe.detect(real)
+                truth = (score_keypoints[i], face_side, real_pose)
+                model_scores.add(real, fake, *truth, fake_probe.detect(fake), person_mask=real_probe.mask)
+                if median is not None:
+                    median_scores.add(real, median, *truth, median_pose, person_mask=real_probe.mask)
+                if nearest is not None:
+                    copy = to_score(nearest(to_model(frame)))
+                    nearest_scores.add(real, copy, *truth, nearest_probe.detect(copy), person_mask=real_probe.mask)
             progress(i + 1, total, STAGE)
 
     result = {
@@ -166,13 +184,19 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
         "frames": total,
         "frames_with_pose": int(usable.sum()),
         "resolution": list(trained.resolution),
+        "score_size": list(score_size),
         **model_scores.summary(),
         "lpips": None,
         "lpips_unavailable_reason": LPIPS_REASON,
         "baseline": None,
+        "nearest_baseline": None,
     }
     if median is not None:
-        result["baseline"] = {"kind": "median", "source": median_source, **baseline_scores.summary()}
+        result["baseline"] = {"kind": "median", "source": median_source, **median_scores.summary()}
+    if nearest is not None:
+        result["nearest_baseline"] = {"kind": "nearest", "source": nearest.source, **nearest_scores.summary()}
+    elif "nearest" in baselines:
+        result["nearest_baseline"] = {"kind": "nearest", "unavailable_reason": NEAREST_UNAVAILABLE}
     if per_frame:
         result["per_frame"] = {"frame": list(range(start, end)), **model_scores.values}
     result["seconds"] = time.perf_counter() - started
@@ -181,47 +205,43 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     return result
 
 
+def _baselines(baseline: str | None) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in (baseline or "").split(",") if part.strip())
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown:
+        raise EdnError(BAD_PARAMS, f"Baseline {unknown[0]!r} is unknown; use median, nearest or median,nearest, or leave it out.")
+    return names
+
+
+def check_size(size) -> tuple[int, int]:
+    """A scoring size (w, h) of whole pixels, each side at least the SSIM window."""
+    try:
+        width, height = (int(v) for v in size)
+        valid = (width, height) == tuple(size)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid or min(width, height) < SSIM_WINDOW or max(width, height) > MAX_SCORE_SIDE:
+        raise EdnError(BAD_PARAMS, f"size={size!r} is not a scoring size: give width x height in pixels, each from "
+                                   f"{SSIM_WINDOW} to {MAX_SCORE_SIDE} (e.g. 512x256).")
+    return width, height
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x256' -> (512, 256); BAD_PARAMS naming the value otherwise."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.strip().isdigit() or not height.strip().isdigit():
+        raise EdnError(BAD_PARAMS, f"--size {text!r} is not WIDTHxHEIGHT in pixels (e.g. 512x256).")
+    return check_size((int(width), int(height)))
+
+
 def _resizer(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    """Frames to `size` (w, h): area interpolation to shrink, bicubic to enlarge."""
     import cv2
 
     def resize(frame: np.ndarray) -> np.ndarray:
         if (frame.shape[1], frame.shape[0]) == tuple(size):
             return frame
-        return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
+        enlarge = size[0] * size[1] > frame.shape[0] * frame.shape[1]
+        return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_CUBIC if enlarge else cv2.INTER_AREA)
 
     return resize
-
-
-def _spread(count: int) -> np.ndarray:
-    """Up to MEDIAN_FRAMES indices spread evenly over [0, count)."""
-    return np.unique(np.linspace(0, count - 1, min(MEDIAN_FRAMES, count)).round().astype(int))
-
-
-def _median_baseline(trained: TrainedModel, info, start: int, end: int, resize, progress: Progress,
-                     cancelled) -> tuple[np.ndarray, str]:
-    """The median frame and where its frames came from."""
-    dataset = trained.info.get("dataset") if isinstance(trained.info, dict) else None
-    folder = Path(dataset["folder"]) if isinstance(dataset, dict) and dataset.get("folder") else None
-    if folder is not None and (folder / "frames.npy").is_file():
-        frames = np.load(folder / "frames.npy", mmap_mode="r")
-        count = min(int(dataset.get("train_frames") or len(frames)), len(frames))
-        if frames.ndim == 4 and frames.shape[1:3] == (trained.resolution[1], trained.resolution[0]) and count > 0:
-            progress(count, count, MEDIAN_STAGE)
-            return np.median(frames[_spread(count)], axis=0).round().astype(np.uint8), f"training frames ({folder})"
-    return _median_of_clip(info, start, end, resize, progress, cancelled), f"evaluated clip frames [{start}, {end})"
-
-
-def _median_of_clip(info, start: int, end: int, resize, progress: Progress, cancelled) -> np.ndarray:
-    """Per-pixel median of up to MEDIAN_FRAMES frames spread evenly over [start, end)."""
-    from .. import media as media_io
-
-    total = end - start
-    wanted = set(_spread(total).tolist())
-    kept = []
-    with contextlib.closing(media_io.iter_frames(info, start, end)) as frames:
-        for i, frame in enumerate(frames):
-            check_cancelled(cancelled)
-            if i in wanted:
-                kept.append(resize(frame))
-            progress(i + 1, total, MEDIAN_STAGE)
-    return np.median(np.stack(kept), axis=0).round().astype(np.uint8)

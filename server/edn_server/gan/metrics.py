@@ -41,8 +41,9 @@ def _as_channels(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[:, None]
 
 
-def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    """Mean SSIM of two same-shaped images (H, W) or (H, W, C); 1 for identical images.
+def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> np.ndarray:
+    """SSIM of every 11x11 window wholly inside two same-shaped images (H, W) or (H, W, C), averaged
+    over the channels: (H - 10, W - 10), entry (i, j) the window centred on pixel (i + 5, j + 5).
     Both sides must be at least 11 px (the window) so the score covers real windows."""
     if np.shape(a) != np.shape(b):
         raise ValueError(f"SSIM needs images of one shape, got {np.shape(a)} and {np.shape(b)}")
@@ -61,7 +62,22 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     cov = blur(x * y) - mu_x * mu_y
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     score = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return float(score.mean())
+    return score.mean(dim=0)[0].numpy()
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Mean SSIM of two same-shaped images (H, W) or (H, W, C); 1 for identical images."""
+    return float(ssim_map(a, b, data_range).mean())
+
+
+def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, data_range: float = 255.0) -> float | None:
+    """Mean SSIM over the windows centred on a pixel of `mask` (H, W) bool; None when no such window
+    lies wholly inside the images (a mask empty or only along the border)."""
+    half = SSIM_WINDOW // 2
+    centres = np.asarray(mask, bool)[half:-half, half:-half]
+    if not centres.any():
+        return None
+    return float(ssim_map(a, b, data_range)[centres].mean())
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:

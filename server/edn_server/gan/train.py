@@ -10,7 +10,8 @@ While training, `<model>/training/checkpoint.pt` is written every checkpoint_eve
 checkpoint_every_minutes minutes, and on cancel, Ctrl-C or failure of a step; `resume=True`
 continues from it (with a steps budget the result is the same as an uninterrupted run). When the
 run finishes, model.json and weights.pt are written (model_io), with samples.png and losses.png,
-and the checkpoint is removed. Under torchrun, see distributed.py.
+and the checkpoint is removed. heldout_sample.png (training_review) is written after the first
+step, every few minutes and at the end. Under torchrun, see distributed.py.
 A finished model continues (`resume=True` without a checkpoint) as train_more.py says.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ..errors import BAD_CHECKPOINT, CANCELLED, MODEL_EXISTS, EdnError
 from ..names import SAMPLES_FILE
 from ..progress import Progress, no_progress
 from . import distributed, train_more
+from .budget import plan_budget, progress_counts, stage_progress
 from .checkpoint import (
     LossHistory,
     RunPosition,
@@ -53,7 +55,7 @@ from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
 from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, plain, set_lr
 from .train_config import STAGE_LABELS, STAGES, TrainConfig, check_budget, face_side_for_height, preset_config
-from .training_review import read_losses, training_samples, write_losses, write_png
+from .training_review import HELDOUT_EVERY_S, read_losses, training_samples, write_heldout, write_losses, write_png
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0  # at most one sample grid and loss plot per minute, and one at the end
@@ -108,6 +110,7 @@ class TrainingRun:
         self._last_save = time.monotonic()
         self._last_report: float | None = None
         self._earlier_weights: train_more.EarlierWeights | None = None
+        self._last_heldout = float("-inf")  # the first held-out sample comes after the first step
 
     # --- setup -----------------------------------------------------------------------------
     def run(self) -> TrainedModel:
@@ -190,21 +193,10 @@ class TrainingRun:
         return data
 
     def _plan_budget(self) -> None:
-        """Stage ends: steps per stage, or cumulative seconds of the run for a time budget."""
-        position = self.position
-        if self.budget_steps is None and self.budget_minutes is None and position.plan:
+        if self.budget_steps is None and self.budget_minutes is None and self.position.plan:
             return  # resuming with the checkpoint's budget
-        shares = self._shares()
-        if self.budget_minutes is not None:
-            position.minutes, position.total_steps, total, cumulative = self.budget_minutes, None, self.budget_minutes * 60.0, 0.0
-            position.plan = {}
-            for stage, share in shares.items():
-                cumulative += share
-                position.plan[stage] = total * cumulative
-        else:
-            position.total_steps = self.budget_steps or self.config.default_steps
-            position.minutes = None
-            position.plan = train_more.stage_steps(self.config, self.earlier, position.total_steps)
+        plan_budget(self.position, self._shares(), self.budget_minutes, self.budget_steps or self.config.default_steps,
+                    lambda total: train_more.stage_steps(self.config, self.earlier, total))
 
     # --- stages ----------------------------------------------------------------------------
     def _train_stages(self, payload: dict[str, Any] | None) -> TrainedModel:
@@ -306,27 +298,14 @@ class TrainingRun:
         boxes = stage.data.face_boxes(starts + 1) if stage.name == "face" else None
         return Batch(*tensors, boxes=boxes)
 
-    def _stage_progress(self, stage: str) -> tuple[bool, float]:
-        """(budget of this stage used up, fraction of it used) for the learning-rate schedule."""
-        p = self.position
-        if p.minutes is None:
-            total = p.plan[stage]
-            return p.stage_step >= total, p.stage_step / total
-        span = max(p.plan[stage] - p.stage_started_s, 1e-9)
-        return p.elapsed_s >= p.plan[stage] and p.stage_step >= 1, (p.elapsed_s - p.stage_started_s) / span
-
     def _report(self, stage: str) -> None:
-        p = self.position
-        if p.minutes is None:
-            self.progress(p.step, p.total_steps, STAGE_LABELS[stage])
-        else:
-            self.progress(min(int(p.elapsed_s), int(p.minutes * 60)), int(p.minutes * 60), STAGE_LABELS[stage])
+        self.progress(*progress_counts(self.position), STAGE_LABELS[stage])
 
     def _run_stage(self, stage: Stage) -> None:
         tick = time.monotonic()
         try:
             while True:
-                done, fraction = self._stage_progress(stage.name)
+                done, fraction = stage_progress(self.position, stage.name)
                 want_stop = bool(self.cancelled and self.cancelled())
                 done, want_stop = distributed.any_rank([done, want_stop], self.env, self.device)
                 if want_stop:
@@ -344,6 +323,9 @@ class TrainingRun:
                 self.position.step += 1
                 self.history.add(self.position.step, stage.name, losses)
                 self._report(stage.name)
+                if self.env.is_main and now - self._last_heldout >= HELDOUT_EVERY_S:
+                    self._last_heldout = now
+                    write_heldout(self.folder, stage.networks, stage.data, self.config.holdout_fraction, self.device)
                 if (self.position.step % self.config.checkpoint_every_steps == 0
                         or now - self._last_save >= 60.0 * self.config.checkpoint_every_minutes):
                     self._save(stage)
@@ -375,6 +357,7 @@ class TrainingRun:
         final_stage = self.last_stage
         if self.env.is_main:
             self._write_reports(final_stage)
+            write_heldout(self.folder, final_stage.networks, final_stage.data, self.config.holdout_fraction, self.device)
             out = self.datasets["out"]
             last = self.history.entries[-1] if self.history.entries else {}
             info = {

@@ -80,7 +80,7 @@ class TrainConfig(DictConfig):
     default_steps: int = 3000
     checkpoint_every_steps: int = 500
     checkpoint_every_minutes: float = 10.0
-    holdout_fraction: float = 0.0
+    holdout_fraction: float = 0.02  # the clip's last 2% are never trained on: the held-out sample shows them
     smoothing: float = 1.0
     pose_model: str = "full"
     sample_count: int = 4
@@ -218,6 +218,7 @@ def _preset_fields(preset: str) -> dict[str, Any]:
             loss_weights=LossWeights(vgg=0.0, l1=10.0), face_loss_weights=LossWeights(vgg=0.0, l1=10.0),
             use_vgg=False, local_share=0.0, face_share=0.2, default_steps=20, checkpoint_every_steps=10, sample_count=2,
             useful_steps=10,
+            holdout_fraction=0.1,  # test clips are a few dozen frames: keep some for the held-out sample
         )
     raise EdnError(BAD_PARAMS, f"Training preset {preset!r} is unknown; choose one of preview (CPU-friendly, 128 px high) "
                                "or paper (512 px high, needs a GPU).")

@@ -1,5 +1,7 @@
-"""What a user looks at to judge a training run: a sample grid (label | generated | real for a few
-fixed frames) and the loss curves, both PNGs in the model folder, plus losses.json."""
+"""What a user looks at to judge a training run, all in the model folder: a sample grid (label |
+generated | real for a few fixed training frames), the held-out sample (real | label | generated
+for frames of the clip's held-out tail, never trained on: how the model does on poses it has not
+seen, refreshed every HELDOUT_EVERY_S while training), and the loss curves (PNG and losses.json)."""
 from __future__ import annotations
 
 import json
@@ -11,13 +13,14 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_file
-from ..names import LOSSES_FILE, LOSSES_JSON
+from ..names import HELDOUT_SAMPLE_FILE, LOSSES_FILE, LOSSES_JSON
 from .dataset import TrainingData
 from .steps import plain, refine_faces
 
 log = logging.getLogger(__name__)
-
-
+HELDOUT_EVERY_S = 120.0  # often enough to decide whether to stop early; each costs a few generator passes
+HELDOUT_ROWS = 2
+HELDOUT_CHAIN = 8  # frames generated in sequence (each on the previous output, as at transfer)
 
 def to_image(t: torch.Tensor) -> np.ndarray:
     """(3, h, w) in [-1, 1] -> (h, w, 3) uint8."""
@@ -27,13 +30,7 @@ def to_image(t: torch.Tensor) -> np.ndarray:
 
 def sample_grid(labels: torch.Tensor, generated: torch.Tensor, real: torch.Tensor, gap: int = 4) -> np.ndarray:
     """One row per frame: label | generated | real, separated by white gaps."""
-    rows = []
-    for label, fake, frame in zip(labels, generated, real, strict=True):
-        tiles = [to_image(label), to_image(fake), to_image(frame)]
-        spacer = np.full((tiles[0].shape[0], gap, 3), 255, np.uint8)
-        rows.append(np.concatenate([tiles[0], spacer, tiles[1], spacer, tiles[2]], axis=1))
-        rows.append(np.full((gap, rows[-1].shape[1], 3), 255, np.uint8))
-    return np.concatenate(rows[:-1], axis=0)
+    return tile_rows(list(zip(labels, generated, real, strict=True)), gap)
 
 
 @torch.no_grad()
@@ -55,6 +52,55 @@ def training_samples(generator: torch.nn.Module, face_generator: torch.nn.Module
     for m, mode in zip(modules, modes, strict=True):
         m.train(mode)
     return sample_grid(label_cur, generated, real_cur)
+
+
+@torch.no_grad()
+def heldout_sample(generator: torch.nn.Module, face_generator: torch.nn.Module | None, data: TrainingData,
+                   holdout_fraction: float, device: torch.device) -> np.ndarray | None:
+    """real | label | generated for up to HELDOUT_ROWS frames of the first HELDOUT_CHAIN of the
+    held-out tail, generated one after the other on the previous output as transfer does (a frame
+    without a pose restarts the chain and is not shown); None when the clip holds nothing out."""
+    tail = np.arange(data.training_frames(holdout_fraction), len(data))[:HELDOUT_CHAIN]
+    shown = tail[data.usable[tail]]
+    if len(shown) == 0:
+        return None
+    shown = set(shown[np.linspace(0, len(shown) - 1, min(HELDOUT_ROWS, len(shown))).round().astype(int)].tolist())
+    modules = [plain(m) for m in (generator, face_generator) if m is not None]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    rows, previous = [], None
+    for index in tail:
+        if not data.usable[index]:
+            previous = None
+            continue
+        label, real = data.tensors(np.array([index]), device)
+        previous = generated = modules[0](label, previous)
+        if face_generator is not None and data.has_box[index]:
+            generated, _ = refine_faces(modules[1], generated, label, data.face_boxes(np.array([index])))
+        if index in shown:
+            rows.append((real[0], label[0], generated[0]))
+    for m, mode in zip(modules, modes, strict=True):
+        m.train(mode)
+    return tile_rows(rows)
+
+
+def write_heldout(folder: Path, networks: dict[str, torch.nn.Module], data: TrainingData, holdout_fraction: float,
+                  device: torch.device) -> Path | None:
+    """heldout_sample.png in `folder` from a stage's networks; None (nothing written) without held-out frames."""
+    grid = heldout_sample(networks["generator"], networks.get("face_generator"), data, holdout_fraction, device)
+    return None if grid is None else write_png(folder / HELDOUT_SAMPLE_FILE, grid)
+
+
+def tile_rows(rows: list[tuple[torch.Tensor, ...]], gap: int = 4) -> np.ndarray:
+    """(3, h, w) tensors in [-1, 1], one row per tuple, tiles and rows separated by white gaps."""
+    lines = []
+    for row in rows:
+        tiles = [to_image(t) for t in row]
+        spacer = np.full((tiles[0].shape[0], gap, 3), 255, np.uint8)
+        lines.append(np.concatenate([part for tile in tiles for part in (tile, spacer)][:-1], axis=1))
+        lines.append(np.full((gap, lines[-1].shape[1], 3), 255, np.uint8))
+    return np.concatenate(lines[:-1], axis=0)
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:

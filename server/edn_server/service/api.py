@@ -121,9 +121,17 @@ def _install_error_handlers(app: FastAPI) -> None:
                                                     "This is a bug in edn: please report it with the server's log.")
 
 
-def _public_job(job: dict) -> dict:
-    return {key: job[key] for key in ("id", "kind", "state", "progress", "stage", "eta_s", "result", "error", "created",
+def _public_job(job: dict, state: ServerState) -> dict:
+    """The job as clients see it; `sample` is the URL of its latest progress picture, once there is one."""
+    body = {key: job[key] for key in ("id", "kind", "state", "progress", "stage", "eta_s", "result", "error", "created",
                                       "started", "finished", "attempts", "cancel_requested", "input", "params")}
+    body["sample"] = f"/v1/jobs/{job['id']}/sample" if _sample_path(job, state) is not None else None
+    return body
+
+
+def _sample_path(job: dict, state: ServerState) -> Path | None:
+    kind = state.kinds.get(job["kind"])
+    return kind.sample(job, state.data_dir) if kind is not None and kind.sample is not None else None
 
 
 def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI:
@@ -175,20 +183,20 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         unknown = [s for s in states if s not in STATES]
         if unknown:
             raise FieldError(errors.BAD_PARAMS, f"Unknown state {unknown[0]!r}; use one of {', '.join(STATES)}.", "state")
-        return EdnJSONResponse({"jobs": [_public_job(job) for job in state.store.list_jobs(states, kind, limit)]})
+        return EdnJSONResponse({"jobs": [_public_job(job, state) for job in state.store.list_jobs(states, kind, limit)]})
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     async def get_job(job_id: str):
         """The job's state, progress 0..1, stage, ETA, and its result or error. Pollers hit this route
         most, so it answers a ready JSONResponse and skips FastAPI's response encoding."""
-        return EdnJSONResponse(_public_job(job_or_404(job_id)))
+        return EdnJSONResponse(_public_job(job_or_404(job_id), state))
 
     @app.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel_job(job_id: str):
         """A queued job ends at once; a running one stops within about a second (watch its state)."""
         job_or_404(job_id)
         state.scheduler.cancel(job_id)
-        return _public_job(job_or_404(job_id))
+        return _public_job(job_or_404(job_id), state)
 
     @app.delete("/v1/jobs/{job_id}", tags=["jobs"])
     def delete_job(job_id: str):
@@ -213,6 +221,20 @@ def create_app(state: ServerState, guard: GuardConfig, lifespan=None) -> FastAPI
         job = job_or_404(job_id)
         path = archives.video_file(job)
         return FileResponse(path, media_type="video/mp4", filename=f"{job['kind']}-{job_id}.mp4")
+
+    @app.get("/v1/jobs/{job_id}/sample", tags=["results"], response_class=FileResponse)
+    def job_sample(job_id: str):
+        """The job's latest progress picture as a PNG: for a train job, the held-out sample (real | label |
+        generated on frames never trained on), refreshed every few minutes. 404 NOT_READY before the first."""
+        job = job_or_404(job_id)
+        kind = state.kinds.get(job["kind"])
+        if kind is None or kind.sample is None:
+            raise errors.EdnError(errors.NOT_FOUND, f"Job {job_id} is a {job['kind']} job, which draws no sample; train jobs do.")
+        path = _sample_path(job, state)
+        if path is None:
+            return error_response(404, errors.NOT_READY, f"Job {job_id} ({job['state']}) has no sample yet: training draws "
+                                                         "the first after its first step. Ask again in a little while.")
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/uploads", status_code=201, tags=["uploads"], openapi_extra={
         "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})

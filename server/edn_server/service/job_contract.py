@@ -181,7 +181,8 @@ class JobContext:
 class JobKind:
     """One kind of job. `heavy` kinds (GPU work) run one at a time; light ones beside them.
     A `resumable` kind is queued again after a crash instead of ending `interrupted`; its `run`
-    finds its checkpoints in ctx.work_dir. `stages` weights turn per-stage progress into overall progress."""
+    finds its checkpoints in ctx.work_dir. `stages` weights turn per-stage progress into overall progress.
+    `sample`, for kinds that draw one: (job, data dir) -> the job's latest progress picture (a PNG), or None yet."""
 
     name: str
     params: type[BaseModel]
@@ -192,6 +193,7 @@ class JobKind:
     needs_media: bool = True
     stages: tuple[tuple[str, float], ...] = ()
     summary: str = ""
+    sample: Callable[[dict, Path], Path | None] | None = None
 
 
 class JobKinds:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ... import registry
 from ...config import data_dir
 from ...errors import BAD_PARAMS, CANCELLED, MODEL_EXISTS, MODEL_NOT_FOUND, EdnError
-from ...names import DATASET_STAGE, DETECT_STAGE, LOSSES_FILE, SAMPLES_FILE, TRAIN_STAGE, stage_family
+from ...names import DATASET_STAGE, DETECT_STAGE, HELDOUT_SAMPLE_FILE, LOSSES_FILE, SAMPLES_FILE, TRAIN_STAGE, stage_family
 from ..job_contract import FieldError, JobContext, JobKind, ResolvedMedia
 
 PREPARE_WEIGHTS = ((DETECT_STAGE, 0.10), (DATASET_STAGE, 0.05))
@@ -129,13 +129,23 @@ def _checkpoint_step(checkpoint: Path) -> int | None:
         return 0
 
 
+def heldout_sample(job: dict, data: Path) -> Path | None:
+    """The train job's latest held-out sample (training writes it after its first step, every few
+    minutes and at the end, into the model folder); None while queued or before the first."""
+    if job["state"] == "queued":
+        return None
+    path = registry.models_dir(data) / job["params"]["name"] / HELDOUT_SAMPLE_FILE
+    return path if path.is_file() else None
+
+
 def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
-    samples = folder / SAMPLES_FILE
-    files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, LOSSES_FILE)]
+    samples, heldout = folder / SAMPLES_FILE, folder / HELDOUT_SAMPLE_FILE
+    files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, HELDOUT_SAMPLE_FILE, LOSSES_FILE)]
     return {
         "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"), "steps": meta.get("steps"),
         "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder),
-        "samples": str(samples) if samples.is_file() else None, "resumed_from_step": resumed_from, "attempt": attempt,
+        "samples": str(samples) if samples.is_file() else None, "heldout_sample": str(heldout) if heldout.is_file() else None,
+        "resumed_from_step": resumed_from, "attempt": attempt,
         "files": [str(f) for f in files if f.is_file()], "warning": registry.training_warning(meta),
     }
 
@@ -176,5 +186,5 @@ def run_train(ctx: JobContext) -> dict:
 TRAIN = JobKind(
     name="train", params=TrainParams, run=run_train, validate=validate_train, heavy=True, resumable=True,
     stages=(*PREPARE_WEIGHTS, (TRAIN_STAGE, TRAINING_WEIGHT)),
-    summary="train a target subject's pose-to-video GAN from a video of them",
+    summary="train a target subject's pose-to-video GAN from a video of them", sample=heldout_sample,
 )

@@ -3,7 +3,7 @@ PNG frames + mp4) and `eval` (the paper's reconstruction metrics on a clip of th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -38,9 +38,16 @@ class TransferParams(OutputParams):
                             "compile of ~20 s, less once cached); auto = for clips of 2000 frames or more")
 
 
+ScoreSide = Annotated[int, Field(ge=11, le=8192)]  # evaluate.check_size's bounds: the SSIM window .. MAX_SCORE_SIDE
+
+
 class EvalParams(OutputParams):
     model: str = Field(..., description="name of a trained target model (GET /v1/models)")
-    baseline: Literal["median"] | None = Field(None, description="also score the per-pixel median of the training frames")
+    baseline: Literal["median", "nearest", "median,nearest"] | None = Field(
+        None, description="also score do-nothing predictions: the per-pixel median of the training frames, and/or for "
+                          "each frame the training frame nearest in pixels")
+    size: tuple[ScoreSide, ScoreSide] | None = Field(None, description="score at this [width, height] in pixels, so models of "
+                                                                         "different output sizes compare (default: the model's)")
 
 
 def check_model(name: str, field: str = "params.model") -> Path:
@@ -84,7 +91,7 @@ def run_eval(ctx: JobContext) -> dict:
     media = ctx.media
     out = ctx.output_dir / METRICS_FILE
     metrics = evaluate(params.model, media.path, out, start=media.start, end=media.end, baseline=params.baseline,
-                       progress=ctx.progress, cancelled=ctx.cancelled)
+                       progress=ctx.progress, cancelled=ctx.cancelled, size=params.size)
     # per-frame values stay in the file: a job's result is polled often and must stay small
     summary = {key: value for key, value in metrics.items() if key != "per_frame"}
     return {**summary, "metrics_file": str(out), "files": [str(out)]}

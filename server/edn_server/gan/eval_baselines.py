@@ -1,0 +1,96 @@
+"""The do-nothing predictions evaluation scores beside a model, at the model's resolution:
+
+- median: the per-pixel median of the training frames (up to MEDIAN_FRAMES, spread evenly), used
+  as every prediction: a still of the stage with a blurred person. The frames come from the
+  model's dataset cache when it is still there at the model's resolution (its held-out tail
+  excluded), else from the evaluated clip range itself, which makes it slightly optimistic.
+- nearest: for each evaluated frame, the training frame closest to it in pixels (squared
+  distance of the frames shrunk to SEARCH_HEIGHT px high): what copying the best-matching frame
+  of the training clip scores, the figure a model must beat on the person. It needs the dataset
+  cache (the training frames), since the evaluated range may be the training range itself.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..names import MEDIAN_STAGE
+from ..progress import Progress, check_cancelled
+
+if TYPE_CHECKING:
+    from .model_io import TrainedModel
+
+MEDIAN_FRAMES = 64
+SEARCH_HEIGHT = 64
+
+
+def training_frames(trained: TrainedModel) -> tuple[np.ndarray, Path] | None:
+    """The model's training frames at its resolution (a memory map of its dataset cache, held-out
+    tail excluded) and their folder, or None when the cache is gone or at another resolution."""
+    dataset = trained.info.get("dataset") if isinstance(trained.info, dict) else None
+    folder = Path(dataset["folder"]) if isinstance(dataset, dict) and dataset.get("folder") else None
+    if folder is None or not (folder / "frames.npy").is_file():
+        return None
+    frames = np.load(folder / "frames.npy", mmap_mode="r")
+    count = min(int(dataset.get("train_frames") or len(frames)), len(frames))
+    if frames.ndim != 4 or frames.shape[1:3] != (trained.resolution[1], trained.resolution[0]) or count < 1:
+        return None
+    return frames[:count], folder
+
+
+def _spread(count: int) -> np.ndarray:
+    """Up to MEDIAN_FRAMES indices spread evenly over [0, count)."""
+    return np.unique(np.linspace(0, count - 1, min(MEDIAN_FRAMES, count)).round().astype(int))
+
+
+def median_baseline(trained: TrainedModel, info, start: int, end: int, resize: Callable[[np.ndarray], np.ndarray],
+                    progress: Progress, cancelled) -> tuple[np.ndarray, str]:
+    """The median frame at the model's resolution and where its frames came from."""
+    found = training_frames(trained)
+    if found is not None:
+        frames, folder = found
+        progress(len(frames), len(frames), MEDIAN_STAGE)
+        return np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8), f"training frames ({folder})"
+    return _median_of_clip(info, start, end, resize, progress, cancelled), f"evaluated clip frames [{start}, {end})"
+
+
+def _median_of_clip(info, start: int, end: int, resize, progress: Progress, cancelled) -> np.ndarray:
+    """Per-pixel median of up to MEDIAN_FRAMES frames spread evenly over [start, end)."""
+    from .. import media as media_io
+
+    total = end - start
+    wanted = set(_spread(total).tolist())
+    kept = []
+    with contextlib.closing(media_io.iter_frames(info, start, end)) as frames:
+        for i, frame in enumerate(frames):
+            check_cancelled(cancelled)
+            if i in wanted:
+                kept.append(resize(frame))
+            progress(i + 1, total, MEDIAN_STAGE)
+    return np.median(np.stack(kept), axis=0).round().astype(np.uint8)
+
+
+class NearestFrame:
+    """The training frame closest in pixels to a frame at the model's resolution."""
+
+    def __init__(self, frames: np.ndarray, folder: Path):
+        import cv2
+
+        self.frames, self.source = frames, f"training frames ({folder})"
+        height, width = frames.shape[1:3]
+        self._size = (max(1, round(width * SEARCH_HEIGHT / height)), min(SEARCH_HEIGHT, height))
+        self._small = np.stack([self._shrink(frame, cv2) for frame in frames]).reshape(len(frames), -1)
+
+    def _shrink(self, frame: np.ndarray, cv2) -> np.ndarray:
+        return cv2.resize(np.asarray(frame), self._size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        import cv2
+
+        query = self._shrink(frame, cv2).reshape(-1)
+        index = int(np.argmin(((self._small - query) ** 2).sum(axis=1)))
+        return np.asarray(self.frames[index])
