@@ -6,7 +6,7 @@ import textwrap
 
 import bpy
 
-from . import jobstate, strips
+from . import jobstate, pose_sources, strips
 from .server_status import draw_status
 from .session import state
 
@@ -31,7 +31,7 @@ def draw_main(layout, context) -> None:
     if state.models_error:
         wrapped(layout, state.models_error, "ERROR")
     strip = strips.active_strip(scene)
-    reason = strips.unsupported_reason(strip)
+    reason = pose_sources.motion_poll_reason(strip)
     layout.label(text=reason if reason else f"Source: {strip.name}", icon="INFO" if reason else "SEQUENCE")
     col = layout.column(align=True)
     col.scale_y = 1.3

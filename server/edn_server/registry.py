@@ -57,8 +57,13 @@ def read_model_info(folder: Path, complete: bool = True) -> dict:
 
 
 def model_stats(data_dir: Path, name: str) -> dict:
-    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL)."""
-    return read_model_info(model_path(data_dir, name))["stats"]
+    """The target statistics saved with a registered model (MODEL_NOT_FOUND, BAD_MODEL); all a pose
+    preview needs, so a model whose weights are still training (or a stats-only entry) has them too."""
+    folder = model_path(data_dir, name)
+    stats = read_model_info(folder, complete=False).get("stats")
+    if not isinstance(stats, dict):
+        raise EdnError(BAD_MODEL, f"{folder / MODEL_FILE} lacks the target statistics; train the model again.")
+    return stats
 
 
 def model_path(data_dir: Path, name: str) -> Path:
