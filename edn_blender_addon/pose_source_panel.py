@@ -42,8 +42,10 @@ def draw_pose_source(layout, context) -> None:
     elif strip.type == "MOVIE":
         row = layout.row(align=True)
         row.operator("edn.import_pose_track", icon="TRACKING")
-        if pose_sources.pose_track(strip):
+        track = pose_sources.pose_track(strip)
+        if track:
             row.operator("edn.discard_pose_edits", icon="TRASH")
+        if track and bpy.data.movieclips.get(track) is not None:
             layout.label(text="Edited poses are sent as they are (no smoothing)", icon="INFO")
 
 
