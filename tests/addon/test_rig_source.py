@@ -116,3 +116,21 @@ def test_keyframed_offset_x_moves_the_normalized_hips_linearly(addon, local_pref
     assert sent["scale"] == 1.0 and moved["params"]["smooth"] == scene.edn.smoothing  # unanimated: one number
     hips = lambda job: pf.load_poses(job["result"]["poses"]).keypoints[:, HIPS, 0].mean(axis=1)  # noqa: E731
     np.testing.assert_allclose(hips(moved) - hips(still), ramp, atol=0.01)
+
+
+def test_a_remote_server_is_sent_the_rig_poses_as_an_upload(addon, local_prefs, scene, rig_scene, target_model,
+                                                           edn_server, tmp_path):
+    from test_addon_preview import _assert_server_released, _uploads
+
+    local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    uploads_before = _uploads(edn_server)
+    add_camera(rig_scene)
+    add_scene_strip(addon, scene, rig_scene, trim_start=0, trim_end=24)  # rig frames 1..6
+    scene.edn.target_model, scene.edn.output_dir = target_model["name"], str(tmp_path / "out")
+    assert bpy.ops.edn.preview_poses() == {"FINISHED"}
+    record = scene.edn.jobs[-1]
+    drive(addon, lambda: finished(record), 120)
+    assert (record.state, record.placed, record.remote) == ("done", True, True), (record.error_code, record.error_message)
+    placed = addon.strips.find_strip(scene, record.result_strip)
+    assert [e.filename for e in placed.elements] == [f"{i:06d}.png" for i in range(6)]
+    _assert_server_released(addon, edn_server, record.job_id, uploads_before)

@@ -151,3 +151,33 @@ def test_bad_pose_files_and_keyframes_are_refused_at_submit(server, client, stat
     assert error["code"] == "BAD_PARAMS" and error["field"] == "params.normalization" and "6 frames" in error["message"]
     error = _refused({"kind": "poses", "path": good}, {"target_stats": stats, "smooth": [1.0, 11.0]})
     assert error["code"] == "BAD_PARAMS" and error["field"].startswith("params.smooth")
+
+
+def test_a_transfer_from_a_pose_file_generates_the_frames_it_holds(pose_model_full, tmp_path):
+    """The rig's poses are generated like detected ones: normalized to the target, frames numbered on
+    from the file's frame_start; nothing is detected."""
+    from edn_server.gan.infer import transfer
+    from edn_server.gan.model_io import load_trained_model
+    from transfer_helpers import save_tiny_model
+
+    save_tiny_model("tiny-from-poses")
+    model = load_trained_model("tiny-from-poses")
+    poses = dancer(6).replace(frame_start=30)
+    path = poses.save(tmp_path / "rig.npz")
+    result = transfer(path, model, tmp_path / "out", smoothing=0.0, source_poses=poses, write_video=False)
+    assert sorted(p.name for p in (tmp_path / "out").glob("[0-9]*.png")) == [f"{i:06d}.png" for i in range(30, 36)]
+    expected = normalize_poses(poses, model.stats, NormalizeOptions())
+    np.testing.assert_allclose(PoseSequence.load(result.normalized_poses_path).keypoints, expected.keypoints, atol=1e-3)
+
+
+def test_a_transfer_job_on_a_pose_file(server, client, pose_model_full, monkeypatch, tmp_path):
+    from transfer_helpers import save_tiny_model
+
+    monkeypatch.setenv("EDN_HOME", str(server.data_dir))  # register the model where the server looks
+    save_tiny_model("tiny-job-poses")
+    path = dancer(5).save(tmp_path / "rig.npz")
+    job = client.wait(client.submit("transfer", {"model": "tiny-job-poses", "video": False, "smooth": [0.0, 0.5, 1.0, 1.5, 2.0],
+                                                 "normalization": {"offset_x": [0, 10, 20, 30, 40]}},
+                                    {"kind": "poses", "path": str(path)}), timeout=180)
+    assert job["state"] == "done", job
+    assert job["result"]["frame_count"] == 5 and len(list((server.data_dir / "jobs" / job["id"] / "frames").glob("0*.png"))) == 5
