@@ -70,17 +70,13 @@ def test_keyframed_smoothing_takes_each_frame_from_its_own_strength():
 # -- through the server --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("poses") / "data")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
+def served(tmp_path_factory):
+    """One real server for this module's jobs, and a client of it."""
+    process = ServerProcess(tmp_path_factory.mktemp("poses") / "data")
+    client = process.client()
+    yield process, client
+    client.close()
+    process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +84,8 @@ def stats() -> dict:
     return PoseStats.from_poses(dancer(size=(256, 256)), name="target").to_dict()
 
 
-def test_a_pose_file_is_previewed_like_detected_poses_with_keyframed_settings(server, client, stats, tmp_path):
+def test_a_pose_file_is_previewed_like_detected_poses_with_keyframed_settings(served, stats, tmp_path):
+    client = served[1]
     poses = dancer().replace(frame_start=40)
     path = poses.save(tmp_path / "rig.npz")
     ramp = list(np.linspace(0.0, 100.0, 10))
@@ -111,7 +108,8 @@ def test_a_pose_file_is_previewed_like_detected_poses_with_keyframed_settings(se
                                atol=1e-4)
 
 
-def test_an_uploaded_pose_file_is_a_source_too(server, client, stats, tmp_path):
+def test_an_uploaded_pose_file_is_a_source_too(served, stats, tmp_path):
+    client = served[1]
     body = dancer(8).save(tmp_path / "rig.npz").read_bytes()
     status, _, data = client.request("POST", "/v1/uploads?filename=rig.npz", body=body)
     assert status == 201
@@ -120,7 +118,8 @@ def test_an_uploaded_pose_file_is_a_source_too(server, client, stats, tmp_path):
     assert job["state"] == "done" and job["result"]["frame_count"] == 8, job
 
 
-def test_bad_pose_files_and_keyframes_are_refused_at_submit(server, client, stats, tmp_path):
+def test_bad_pose_files_and_keyframes_are_refused_at_submit(served, stats, tmp_path):
+    client = served[1]
     def _refused(media: dict, params: dict | None = None) -> dict:
         body = {"kind": "preview_poses", "params": params or {"target_stats": stats}, "input": {"media": media}}
         status, reply = client.json("POST", "/v1/jobs", body)
@@ -170,7 +169,8 @@ def test_a_transfer_from_a_pose_file_generates_the_frames_it_holds(pose_model_fu
     np.testing.assert_allclose(PoseSequence.load(result.normalized_poses_path).keypoints, expected.keypoints, atol=1e-3)
 
 
-def test_a_transfer_job_on_a_pose_file(server, client, pose_model_full, monkeypatch, tmp_path):
+def test_a_transfer_job_on_a_pose_file(served, pose_model_full, monkeypatch, tmp_path):
+    server, client = served
     from transfer_helpers import save_tiny_model
 
     monkeypatch.setenv("EDN_HOME", str(server.data_dir))  # register the model where the server looks
