@@ -82,3 +82,20 @@ def test_a_deleted_or_outdated_track_is_ignored_with_a_warning(addon, scene, tra
     scene.sequence_editor.active_strip = strip
     assert bpy.ops.edn.discard_pose_edits() == {"FINISHED"}
     assert "edn_pose_track" not in strip and "detected in the movie" in sidebar(addon)
+
+
+def test_a_remote_server_sends_the_poses_back_for_the_track(addon, local_prefs, scene, clip24, edn_server, tmp_path):
+    from test_addon_preview import _assert_server_released, _uploads
+
+    local_prefs.mode, local_prefs.remote_url, local_prefs.remote_token = "REMOTE", edn_server["url"], edn_server["token"]
+    uploads_before = _uploads(edn_server)
+    strip = add_movie_strip(addon, scene, clip24, channel=1, frame_start=1)
+    strip.frame_final_end = 1 + 6
+    scene.edn.output_dir = str(tmp_path / "out")
+    assert bpy.ops.edn.import_pose_track() == {"FINISHED"}
+    record = _done(addon, scene.edn.jobs[-1])
+    assert record.remote
+    clip = bpy.data.movieclips[strip["edn_pose_track"]]
+    base = pf.load_poses(clip["edn_pose_base"])
+    assert str(tmp_path / "out") in clip["edn_pose_base"] and (base.frame_start, len(base)) == (0, 6)
+    _assert_server_released(addon, edn_server, record.job_id, uploads_before)

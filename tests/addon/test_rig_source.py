@@ -134,3 +134,28 @@ def test_a_remote_server_is_sent_the_rig_poses_as_an_upload(addon, local_prefs, 
     placed = addon.strips.find_strip(scene, record.result_strip)
     assert [e.filename for e in placed.elements] == [f"{i:06d}.png" for i in range(6)]
     _assert_server_released(addon, edn_server, record.job_id, uploads_before)
+
+
+def test_a_custom_mapping_edited_in_the_sidebar_places_the_landmarks(addon, local_prefs, scene, rig_scene, tmp_path):
+    from test_addon_panels import draw
+
+    add_camera(rig_scene)
+    strip = add_scene_strip(addon, scene, rig_scene)
+    settings = rig_scene.edn_rig
+    settings.mapping = "CUSTOM"
+    assert bpy.ops.edn.mapping_row() == {"FINISHED"}  # a new table lists the landmarks normalization needs
+    rows = {row.landmark: row for row in settings.custom}
+    assert set(rows) == {"left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_ankle", "right_ankle"}
+    for landmark, bone in (("shoulder", "Arm"), ("hip", "UpLeg"), ("ankle", "Foot")):
+        for side in ("left", "right"):
+            rows[f"{side}_{landmark}"].bone = f"mixamorig:{side.capitalize()}{bone}"
+    texts = draw(addon.pose_source_panel.draw_pose_source).texts()
+    assert "Poses: the rig found in scene 'rig'" in texts.replace("\n", " ") and "edn.mapping_row" in texts
+
+    posed, warning = addon.pose_sources.prepare(scene, strip, str(tmp_path))
+    poses = pf.load_poses(posed.source.path)
+    assert warning is None and poses.detected.all() and len(poses) == 20
+    assert (poses.keypoints[:, L["nose"], 3] == 0).all() and (poses.keypoints[:, L["left_ankle"], 3] == 1).all()
+    rows["left_ankle"].bone = "no such bone"
+    with pytest.raises(addon.strips.StripProblem, match="no such bone"):
+        addon.pose_sources.prepare(scene, strip, str(tmp_path))
