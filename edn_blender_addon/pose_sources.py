@@ -50,16 +50,25 @@ def pose_track(strip):
 
 def describe(strip) -> str:
     """One line for the sidebar: which poses the strip will use."""
-    if rig_source.is_scene_strip(strip):
-        armature = strip.scene.edn_rig.armature if strip.scene is not None else None
-        return f"Poses: the rig {('armature ' + repr(armature.name)) if armature else 'found'} in scene " \
-               f"'{strip.scene.name if strip.scene else '?'}'"
+    if rig_source.is_scene_strip(strip):  # the poll has made sure the strip shows a scene
+        armature = strip.scene.edn_rig.armature
+        rig = f"armature '{armature.name}'" if armature is not None else "found"
+        return f"Poses: the rig {rig} in scene '{strip.scene.name}'"
     name = pose_track(strip)
     if name and bpy.data.movieclips.get(name) is not None:
         return f"Poses: edited pose track '{name}'"
     if name:
         return f"Poses: detected (pose track '{name}' was deleted)"
     return "Poses: detected in the movie"
+
+
+def _track_base(clip):
+    """The poses a track was made from (its markers hold only their x, y), or None when unreadable."""
+    path = clip.get(BASE_KEY)
+    try:
+        return load_poses(bpy.path.abspath(path)) if path else None
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def prepare(scene, strip, output_dir: str) -> tuple[PosedSource | None, str | None]:
@@ -77,18 +86,15 @@ def prepare(scene, strip, output_dir: str) -> tuple[PosedSource | None, str | No
         return None, None
     media = strips.strip_media(scene, strip)
     clip = bpy.data.movieclips.get(name)
-    base_path = clip.get(BASE_KEY) if clip is not None else None
-    try:
-        base = load_poses(bpy.path.abspath(base_path)) if base_path else None
-    except (OSError, ValueError, KeyError):
-        base = None
-    if clip is not None and base is None:
-        return None, f"The poses of pose track '{name}' are gone ({base_path}); its edits are ignored. Import it again."
-    if base is not None and (base.frame_start, len(base)) != (media.shown.first, media.shown.count):
+    if clip is None:
+        return None, f"The pose track '{name}' was deleted; the poses are detected again."
+    base = _track_base(clip)
+    if base is None:
+        return None, f"The pose file behind pose track '{name}' is gone or unreadable; its edits are ignored. Import it again."
+    if (base.frame_start, len(base)) != (media.shown.first, media.shown.count):
         return None, (f"The pose track '{name}' covers {len(base)} frames from frame {base.frame_start}, but the strip now "
                       f"shows {media.shown.count} from frame {media.shown.first}; its edits are ignored. Import it again.")
-    poses, warning = edited_poses(name, base) if base is not None else (None, f"The pose track '{name}' was deleted; "
-                                                                             "the poses are detected again.")
+    poses, warning = edited_poses(name, base)
     if poses is None:
         return None, warning
     path = os.path.join(output_dir, EDITED_POSES_FILE)
