@@ -10,7 +10,7 @@ import bpy
 
 from . import jobstate, rig_source, strips
 from .packing import UploadSource
-from .pose_file import load_poses, save_poses
+from .pose_file import POSES_MEDIA_KIND, load_poses, save_poses
 from .pose_track import edited_poses
 
 TRACK_KEY = "edn_pose_track"  # on a movie strip: the name of its pose track (a Movie Clip)
@@ -27,7 +27,7 @@ class PosedSource:
     presmoothed: bool = False  # a pose track was smoothed when imported: smoothing again would blur the edits
 
     def media(self) -> dict:
-        return {"kind": "poses", **jobstate.media_ref(self.source.path, jobstate.MediaRange(0, self.source.shown.count, 0), None)}
+        return {"kind": POSES_MEDIA_KIND, **jobstate.media_ref(self.source.path, jobstate.MediaRange(0, self.source.shown.count, 0), None)}
 
     def upload(self) -> UploadSource:
         return UploadSource(movie=self.source.path)

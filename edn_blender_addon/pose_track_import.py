@@ -13,6 +13,7 @@ from . import jobstate, strips
 from .client import BAD_RESPONSE, ServerError
 from .connection import ServerSettings, client_for
 from .job_records import RETRY_S, TRANSIENT, Step, fail, find_record, waiting_for_server
+from .pose_file import EXTRACTED_POSES_FILE as POSES_FILE
 from .pose_file import load_poses
 from .pose_sources import BASE_KEY, TRACK_KEY, pose_track
 from .pose_track import create_pose_track
@@ -20,7 +21,6 @@ from .result_download import release_server_files
 from .session import state
 
 IMPORT_KIND = "extract_poses"
-POSES_FILE = "poses.npz"  # the name extract_poses gives its file (edn_server.names.POSES_FILE)
 
 
 def _fetch_poses(client, job_id: str, output_dir: str, remote: bool, cancelled) -> str:
