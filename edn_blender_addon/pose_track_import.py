@@ -13,8 +13,7 @@ from . import jobstate, strips
 from .client import BAD_RESPONSE, ServerError
 from .connection import ServerSettings, client_for
 from .job_records import RETRY_S, TRANSIENT, Step, fail, find_record, waiting_for_server
-from .pose_file import EXTRACTED_POSES_FILE as POSES_FILE
-from .pose_file import load_poses
+from .pose_file import EXTRACTED_POSES_FILE, load_poses
 from .pose_sources import BASE_KEY, TRACK_KEY, pose_track
 from .pose_track import create_pose_track
 from .result_download import release_server_files
@@ -33,13 +32,13 @@ def _fetch_poses(client, job_id: str, output_dir: str, remote: bool, cancelled) 
     archive = client.download(f"/v1/jobs/{job_id}/result/archive", os.path.join(output_dir, "poses.zip"), cancelled=cancelled)
     try:
         with zipfile.ZipFile(archive) as packed:
-            packed.extract(POSES_FILE, output_dir)
+            packed.extract(EXTRACTED_POSES_FILE, output_dir)
     except (KeyError, zipfile.BadZipFile, OSError) as exc:
-        raise ServerError(BAD_RESPONSE, f"The result of job {job_id} holds no readable {POSES_FILE} ({exc}).") from None
+        raise ServerError(BAD_RESPONSE, f"The result of job {job_id} holds no readable {EXTRACTED_POSES_FILE} ({exc}).") from None
     finally:
         os.remove(archive)
     release_server_files(client, job_id, delete_job=True)  # the poses are here now: free the server's disk
-    return os.path.join(output_dir, POSES_FILE)
+    return os.path.join(output_dir, EXTRACTED_POSES_FILE)
 
 
 def finish_import(settings: ServerSettings, scene, record) -> bool:
