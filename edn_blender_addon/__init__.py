@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import bpy
 
-from . import model_operators, operators, panels, poller, preferences, properties
+from . import (
+    model_operators,
+    operators,
+    panels,
+    poller,
+    pose_source_ops,
+    pose_source_panel,
+    preferences,
+    properties,
+    rig_properties,
+)
 
-_CLASSES = (*preferences.CLASSES, *properties.CLASSES, *operators.CLASSES, *model_operators.CLASSES,
-            *panels.CLASSES)
+_CLASSES = (*preferences.CLASSES, *properties.CLASSES, *rig_properties.CLASSES, *operators.CLASSES, *model_operators.CLASSES,
+            *pose_source_ops.CLASSES, *panels.CLASSES, *pose_source_panel.CLASSES)
 
 
 def register() -> None:
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     properties.register()
+    rig_properties.register()
     poller.reset()
     if not bpy.app.timers.is_registered(poller.tick):
         bpy.app.timers.register(poller.tick, first_interval=0.5, persistent=True)
@@ -25,6 +36,7 @@ def register() -> None:
 def unregister() -> None:
     if bpy.app.timers.is_registered(poller.tick):
         bpy.app.timers.unregister(poller.tick)
+    rig_properties.unregister()
     properties.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

@@ -8,7 +8,7 @@ import uuid
 import bpy
 from bpy.props import StringProperty
 
-from . import job_sync, jobstate, model_list, packing, server_status, strips
+from . import job_sync, jobstate, keyframed, model_list, packing, pose_sources, server_status, strips
 from .client import ServerError
 from .connection import settings_problem
 from .preferences import server_settings, user_dir
@@ -26,7 +26,8 @@ def strip_poll(cls, context, need_model: bool) -> bool:
     if scene is None:
         cls.poll_message_set("Open a scene in the Sequencer")
         return False
-    reason = strips.unsupported_reason(strips.active_strip(scene))
+    strip = strips.active_strip(scene)  # transfer and preview (need_model) also take poses from a rig or pose track
+    reason = pose_sources.motion_poll_reason(strip) if need_model else strips.unsupported_reason(strip)
     if reason:
         cls.poll_message_set(reason)
         return False
@@ -81,21 +82,29 @@ def send(op, context, kind: str, target: str, make_params) -> set[str]:
     scene = _scene(context)
     if connection_problem(op, context):
         return {"CANCELLED"}
+    strip, posed, motion = strips.active_strip(scene), None, kind in ("transfer", "preview_poses")
+    output_dir = os.path.join(output_base(scene), jobstate.output_folder_name(strip.name, kind))
     try:
-        source = strips.strip_media(scene, strips.active_strip(scene))
+        posed, pose_warning = pose_sources.prepare(scene, strip, output_dir) if motion else (None, None)
+        source = posed.source if posed else strips.strip_media(scene, strip)
     except strips.StripProblem as exc:
         return report_error(op, scene, str(exc))
-    warning = strips.retiming_warning(strips.active_strip(scene))
-    if warning:
-        op.report({"WARNING"}, warning)
+    for warning in (strips.retiming_warning(strip), pose_warning):
+        if warning:
+            op.report({"WARNING"}, warning)
     settings = server_settings(context)
-    output_dir = os.path.join(output_base(scene), jobstate.output_folder_name(source.name, kind))
     try:
         params = make_params(scene, None if settings.is_remote else output_dir)
+        if motion:
+            keyframed.apply(scene, params, source.shown)
+        if posed is not None and posed.presmoothed:
+            params["smooth"] = 0.0
     except ValueError as exc:
         return report_error(op, scene, str(exc))
     media, upload = jobstate.media_ref(source.path, source.shown, source.fps), None
-    if settings.is_remote and source.kind == "movie":
+    if posed is not None:
+        media, upload = posed.media(), posed.upload() if settings.is_remote else None
+    elif settings.is_remote and source.kind == "movie":
         upload = packing.UploadSource(movie=source.path)
     elif settings.is_remote:  # the server unpacks exactly the visible images, in order, into a folder of its own
         upload = packing.UploadSource(folder=source.path, images=source.visible_files, scratch_dir=output_dir)

@@ -6,7 +6,7 @@ import textwrap
 
 import bpy
 
-from . import jobstate, model_list, strips
+from . import jobstate, model_list, pose_sources, strips
 from .model_operators import model_name
 from .operators import output_base
 from .server_status import draw_status
@@ -37,7 +37,7 @@ def draw_main(layout, context) -> None:
     if chosen.get("warning"):
         wrapped(layout, chosen["warning"]["message"], "ERROR")
     strip = strips.active_strip(scene)
-    reason = strips.unsupported_reason(strip)
+    reason = pose_sources.motion_poll_reason(strip)
     if reason:
         wrapped(layout, reason, "INFO")
     else:

@@ -22,6 +22,8 @@ LANDMARK_NAMES = (
     "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 )
 LANDMARK_COUNT = len(LANDMARK_NAMES)
+POSES_MEDIA_KIND = "poses"  # a job's media kind for a pose file (edn_server.service.pose_media.POSES_KIND)
+EXTRACTED_POSES_FILE = "poses.npz"  # what extract_poses names its file (edn_server.names.POSES_FILE)
 LANDMARK_INDEX = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 
 

@@ -7,7 +7,7 @@ import time
 
 import bpy
 
-from . import jobstate, model_list, naming, result_download, strips
+from . import jobstate, model_list, naming, pose_track_import, result_download, strips
 from .client import ServerError
 from .connection import ServerSettings, client_for
 from .job_records import RETRY_S, TRANSIENT, Step, fail, find_record, waiting_for_server
@@ -27,6 +27,8 @@ def finish(settings: ServerSettings, scene, record, now: float) -> bool:
         if record.remote:
             release_remote(settings, uid, record.job_id, delete_job=False)  # the model stays; the clip can go
         return False
+    if record.kind == pose_track_import.IMPORT_KIND:  # Import Pose Track: the poses become a Movie Clip
+        return pose_track_import.finish_import(settings, scene, record)
     if record.kind not in RESULT_KINDS:
         record.placed = True
         return False

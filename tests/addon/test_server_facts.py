@@ -1,7 +1,7 @@
 """The add-on keeps copies of a few server facts, since it may import nothing outside Blender's Python:
 the job states, the image suffixes a folder is read by and the order its images are read in, the pose
-landmarks and the pose file's keys and types. Each copy is pinned here to the server's own, so a change
-on either side fails until both agree."""
+landmarks, the pose file's keys and types, its media kind and the extracted file's name. Each copy is
+pinned here to the server's own, so a change on either side fails until both agree."""
 from __future__ import annotations
 
 import sys
@@ -12,10 +12,10 @@ from addon_helpers import ROOT, pure
 sys.path.insert(0, str(ROOT / "server"))  # this checkout's server; `make test-addon` sets no PYTHONPATH
 
 import numpy as np  # noqa: E402
-from edn_server import media  # noqa: E402
+from edn_server import media, names  # noqa: E402
 from edn_server.pose import landmarks  # noqa: E402
 from edn_server.pose.sequence import PoseSequence  # noqa: E402
-from edn_server.service import job_table  # noqa: E402
+from edn_server.service import job_table, pose_media  # noqa: E402
 
 js = pure("jobstate")
 pf = pure("pose_file")
@@ -53,6 +53,11 @@ def test_the_sort_key_is_the_servers():
 
 def test_landmarks_are_the_servers():
     assert pf.LANDMARK_NAMES == landmarks.NAMES
+
+
+def test_the_pose_media_kind_and_the_extracted_file_name_are_the_servers():
+    assert pf.POSES_MEDIA_KIND == pose_media.POSES_KIND
+    assert pf.EXTRACTED_POSES_FILE == names.POSES_FILE
 
 
 def test_the_pose_file_is_the_servers_byte_for_byte_in_keys_and_types(tmp_path):

@@ -92,15 +92,17 @@ def transfer(
     write_video: bool = True,
     device: str | torch.device | None = None,
     compile: str = "auto",
+    source_poses: PoseSequence | None = None,
 ) -> TransferResult:
     """Generate the target subject dancing the moves of frames [start, end) of `source_video`
     into `out_dir` (see the module docstring for its layout). `normalization` carries the user's
     scale, offsets and mirror; with its `auto` off the automatic mapping is skipped and the source
     frame is fitted into the target's. Raises EdnError (MODEL_NOT_FOUND, media errors, BAD_RANGE, BAD_PARAMS,
-    NO_PERSON, NO_ANKLES, CANCELLED); on any error nothing from this run is left in `out_dir`."""
+    NO_PERSON, NO_ANKLES, CANCELLED); on any error nothing from this run is left in `out_dir`.
+    With `source_poses` (frames of a pose file at `source_video`) those poses are used: nothing is detected."""
     from .. import media as media_io
     from ..pose.normalize import NormalizeOptions
-    from ..pose.pipeline import pose_sequence
+    from ..pose.pipeline import pose_sequence, refine_poses
 
     started = time.perf_counter()
     progress = progress or no_progress
@@ -110,11 +112,15 @@ def transfer(
     if device is not None:
         device = pick_device(device)
     trained = resolve_model(model, device)
-    info = media_io.probe(source_video)
-    start, end = media_io.check_range(info, start, end)
-
-    poses = pose_sequence(info.path, start, end, smoothing=smoothing, target=trained.stats, normalization=normalization,
-                          model=pose_model, progress=progress, cancelled=cancelled)
+    if source_poses is None:
+        info = media_io.probe(source_video)
+        start, end = media_io.check_range(info, start, end)
+        poses = pose_sequence(info.path, start, end, smoothing=smoothing, target=trained.stats, normalization=normalization,
+                              model=pose_model, progress=progress, cancelled=cancelled)
+    else:
+        info = media_io.MediaInfo(Path(source_video), "poses", len(source_poses), source_poses.fps, source_poses.size)
+        start, end = source_poses.frame_start, source_poses.frame_start + len(source_poses)
+        poses = refine_poses(source_poses, smoothing, trained.stats, normalization, source_name=info.path.name)
     check_cancelled(cancelled)
 
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),

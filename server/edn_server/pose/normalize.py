@@ -22,7 +22,7 @@ import math
 from typing import Annotated
 
 import numpy as np
-from annotated_types import Ge, Gt, Le
+from annotated_types import Ge, Gt, Le, MaxLen
 
 from ..errors import BAD_PARAMS, NO_ANKLES, EdnError
 from .landmarks import ANKLES, HIPS, MIRROR, NOSE
@@ -39,6 +39,11 @@ MAX_STAT_PX = 16.0 * MAX_FRAME_SIDE  # statistics are pixels of a frame; far bey
 MAX_OFFSET_PX = 100_000.0  # far beyond any frame: a slider can push the figure out of view, not into overflow
 
 
+MAX_KEYFRAMED = 200_000  # per-frame values: one per frame of a range (a pose file holds at most this many)
+Scale = Annotated[float, Gt(0), Le(10)]
+Offset = Annotated[float, Ge(-MAX_OFFSET_PX), Le(MAX_OFFSET_PX)]
+
+
 @dataclasses.dataclass(frozen=True)
 class NormalizeOptions:
     """The one value normalization settings travel as, from a job's `normalization` params (the HTTP
@@ -48,24 +53,43 @@ class NormalizeOptions:
     scale: multiplies the size, about the feet (they stay on the floor).
     offset_x, offset_y: shift in target pixels (right, down).
     mirror: flip the motion left-right, about the dancer's own centre, swapping left and right limbs.
+    scale, offset_x and offset_y are one number for the whole clip, or one per frame (keyframed in
+    Blender: as many values as the range has frames, each within the same bounds).
     """
 
     # Read by pydantic when a job's params hold this type: no unknown fields, never NaN or infinity.
     __pydantic_config__ = {"extra": "forbid", "allow_inf_nan": False}
 
     auto: bool = True
-    scale: Annotated[float, Gt(0), Le(10)] = 1.0
-    offset_x: Annotated[float, Ge(-MAX_OFFSET_PX), Le(MAX_OFFSET_PX)] = 0.0
-    offset_y: Annotated[float, Ge(-MAX_OFFSET_PX), Le(MAX_OFFSET_PX)] = 0.0
+    scale: Scale | Annotated[tuple[Scale, ...], MaxLen(MAX_KEYFRAMED)] = 1.0
+    offset_x: Offset | Annotated[tuple[Offset, ...], MaxLen(MAX_KEYFRAMED)] = 0.0
+    offset_y: Offset | Annotated[tuple[Offset, ...], MaxLen(MAX_KEYFRAMED)] = 0.0
     mirror: bool = False
 
-    def validate(self) -> None:
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise EdnError(BAD_PARAMS, f"Normalization scale {self.scale} is invalid: use a positive factor (1.0 keeps the automatic size).")
-        for name in ("offset_x", "offset_y"):
-            if not (math.isfinite(getattr(self, name)) and abs(getattr(self, name)) <= MAX_OFFSET_PX):
-                raise EdnError(BAD_PARAMS, f"Normalization {name}={getattr(self, name)} is invalid: use a finite number of "
-                                           f"target pixels from {-MAX_OFFSET_PX:g} to {MAX_OFFSET_PX:g}.")
+    def validate(self, frames: int | None = None) -> None:
+        """BAD_PARAMS naming the first bad value; with `frames`, per-frame values must number that many."""
+        for name in ("scale", "offset_x", "offset_y"):
+            values = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
+            if name == "scale" and not (np.isfinite(values).all() and (values > 0).all()):
+                raise EdnError(BAD_PARAMS, f"Normalization scale {_first_bad(values)} is invalid: use a positive factor "
+                                           "(1.0 keeps the automatic size).")
+            if name != "scale" and not (np.isfinite(values).all() and (np.abs(values) <= MAX_OFFSET_PX).all()):
+                raise EdnError(BAD_PARAMS, f"Normalization {name}={_first_bad(values, MAX_OFFSET_PX)} is invalid: use a finite "
+                                           f"number of target pixels from {-MAX_OFFSET_PX:g} to {MAX_OFFSET_PX:g}.")
+            keyframed = isinstance(getattr(self, name), tuple | list)
+            if keyframed and frames is not None and len(values) != frames:
+                raise EdnError(BAD_PARAMS, f"Normalization {name} has {len(values)} per-frame values but the range has "
+                                           f"{frames} frames; send one value per frame, or one number for all.")
+
+    def per_frame(self, name: str, frames: int) -> np.ndarray:
+        """The setting `name` as one float64 value per frame (validate(frames) first)."""
+        return np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), (frames,)).copy()
+
+
+def _first_bad(values: np.ndarray, limit: float | None = None) -> float:
+    """The first value that is not finite, not positive (scale) or past `limit` (offsets)."""
+    bad = ~np.isfinite(values) | ((values <= 0) if limit is None else (np.abs(values) > limit))
+    return float(values[bad][0]) if bad.any() else float(values[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +203,7 @@ def normalize_poses(source: PoseSequence, target_stats: PoseStats, options: Norm
     """The source's poses in the target's frame (size = target_stats.frame_size); masks, fps and
     frame numbers unchanged; frames without keypoints stay empty."""
     options = options or NormalizeOptions()
-    options.validate()
+    options.validate(len(source))
     usable = source.usable
     keypoints = source.keypoints.astype(np.float64)
     if not usable.any():
@@ -200,13 +224,14 @@ def normalize_poses(source: PoseSequence, target_stats: PoseStats, options: Norm
     out[..., 2] = scale[:, None] * keypoints[..., 2]
     out[..., 3] = keypoints[..., 3]
 
-    if options.scale != 1.0:  # about the feet: x about the dancer's median centre, y about each frame's floor
+    user_scale = options.per_frame("scale", len(source))[:, None]
+    if (user_scale != 1.0).any():  # about the feet: x about the dancer's median centre, y about each frame's floor
         centre_x = float(np.median(out[usable][:, list(HIPS), 0].mean(axis=1)))
-        out[..., 0] = centre_x + options.scale * (out[..., 0] - centre_x)
-        out[..., 1] = feet_out[:, None] + options.scale * (out[..., 1] - feet_out[:, None])
-        out[..., 2] *= options.scale
-    out[..., 0] += options.offset_x
-    out[..., 1] += options.offset_y
+        out[..., 0] = centre_x + user_scale * (out[..., 0] - centre_x)
+        out[..., 1] = feet_out[:, None] + user_scale * (out[..., 1] - feet_out[:, None])
+        out[..., 2] *= user_scale
+    out[..., 0] += options.per_frame("offset_x", len(source))[:, None]
+    out[..., 1] += options.per_frame("offset_y", len(source))[:, None]
     out[~usable] = 0.0
     return source.replace(keypoints=out.astype(np.float32), size=target_stats.frame_size)
 

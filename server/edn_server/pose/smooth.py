@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from .landmarks import HIPS, LEFT_SHOULDER, RIGHT_SHOULDER
 from .sequence import PoseSequence
 
 _BLOCK_FRAMES = 2048
+KEYFRAME_STEP = 0.05  # keyframed strengths are applied in steps this fine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +53,19 @@ class SmoothOptions:
     visibility_window_frames: float = 1.0
 
 
-def smooth_poses(seq: PoseSequence, strength: float | None = None, options: SmoothOptions | None = None) -> PoseSequence:
+def smooth_poses(seq: PoseSequence, strength: float | Sequence[float] | None = None,
+                 options: SmoothOptions | None = None) -> PoseSequence:
     """Return a smoothed copy of `seq` (same masks, fps, size); frames without keypoints are kept as they are.
-    `strength` overrides options.strength (0 = off, 1 = default)."""
+    `strength` overrides options.strength (0 = off, 1 = default); one per frame when keyframed (see _keyframed)."""
     options = options or SmoothOptions()
+    if isinstance(strength, tuple | list):
+        return _keyframed(seq, strength, options)
     if strength is not None:
         options = dataclasses.replace(options, strength=strength)
+    return _smoothed(seq, options)
+
+
+def _smoothed(seq: PoseSequence, options: SmoothOptions) -> PoseSequence:
     check_strength(options.strength)
     keypoints = seq.keypoints.copy()
     sigma_still = _still_sigma(seq.fps, options)
@@ -81,9 +90,28 @@ def smooth_poses(seq: PoseSequence, strength: float | None = None, options: Smoo
     return seq.replace(keypoints=keypoints.astype(np.float32))
 
 
-def check_strength(strength: float) -> None:
-    if not (isinstance(strength, int | float) and math.isfinite(strength) and strength >= 0):
-        raise EdnError(BAD_PARAMS, f"Smoothing strength {strength} is invalid: use 0 (off), 1 (default) or a larger positive number.")
+def check_strength(strength: float | Sequence[float], frames: int | None = None) -> None:
+    """BAD_PARAMS for a bad strength; per-frame strengths (keyframed) must number `frames` when given."""
+    values = strength if isinstance(strength, tuple | list) else (strength,)
+    for value in values:
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise EdnError(BAD_PARAMS, f"Smoothing strength {value} is invalid: use 0 (off), 1 (default) or a larger positive number.")
+    if values is strength and frames is not None and len(values) != frames:
+        raise EdnError(BAD_PARAMS, f"Smoothing has {len(values)} per-frame values but the range has {frames} frames; "
+                                   "send one value per frame, or one number for all.")
+
+
+def _keyframed(seq: PoseSequence, strengths: Sequence[float], options: SmoothOptions) -> PoseSequence:
+    """One strength per frame (keyframed): each frame takes its keypoints from a pass at its own
+    strength, rounded to KEYFRAME_STEP (a ramp costs one pass per step it crosses), so a change of
+    strength is a change of window there, not a blend of two smoothings."""
+    check_strength(strengths, len(seq))
+    steps = np.round(np.asarray(strengths, dtype=np.float64) / KEYFRAME_STEP) * KEYFRAME_STEP
+    keypoints = seq.keypoints.copy()
+    for value in np.unique(steps):
+        frames = steps == value
+        keypoints[frames] = _smoothed(seq, dataclasses.replace(options, strength=float(value))).keypoints[frames]
+    return seq.replace(keypoints=keypoints)
 
 
 def _smooth_stretch(seq: PoseSequence, weights: np.ndarray, sigma_still: float, radius: int, torso: float,

@@ -13,13 +13,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema, field_validator, model_validator
 
-from ..errors import BAD_PARAMS, BAD_RANGE, PATH_NOT_ALLOWED, EdnError
+from ..errors import BAD_PARAMS, BAD_RANGE, NO_PERSON, PATH_NOT_ALLOWED, EdnError
 from ..media import MAX_FPS, MIN_FPS
 from ..progress import Progress
+from . import pose_media
 
 log = logging.getLogger("edn.jobs")
 
@@ -95,10 +96,13 @@ class FieldError(EdnError):
 
 
 class MediaRef(BaseModel):
-    """A movie file or image folder on the server's disk (`path`), or an earlier upload (`upload_id`)."""
+    """A movie file or image folder on the server's disk (`path`), or an earlier upload (`upload_id`);
+    with kind `poses`, an edn pose file (.npz) whose poses are used instead of detecting any."""
 
     model_config = STRICT
-    path: PathText | None = Field(None, description="absolute path of a movie file or a folder of images")
+    kind: Literal["video", "poses"] = Field("video", description="video: a movie file or image folder; "
+                                                                 "poses: an edn pose file, its frames indexed from 0")
+    path: PathText | None = Field(None, description="absolute path of a movie file, a folder of images or a pose file")
     upload_id: str | None = Field(None, max_length=64, description="id returned by POST /v1/uploads")
     frame_start: int = Field(0, ge=0, le=MAX_FRAME_INDEX, description="first frame, 0-based, inclusive")
     frame_end: int | None = Field(None, ge=1, le=MAX_FRAME_INDEX, description="last frame, exclusive (default: end of the clip)")
@@ -152,9 +156,14 @@ class ResolvedMedia:
     fps: float | None  # an override for image folders; None = the clip's own rate
     info: Any  # media.MediaInfo
 
+    @property
+    def is_poses(self) -> bool:
+        return self.info.kind == "poses"
+
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "frame_start": self.start, "frame_end": self.end, "fps": self.fps,
-                "frames": self.end - self.start, "size": list(self.info.size), "clip_fps": self.info.fps}
+        stored = {"path": str(self.path), "frame_start": self.start, "frame_end": self.end, "fps": self.fps,
+                  "frames": self.end - self.start, "size": list(self.info.size), "clip_fps": self.info.fps}
+        return {**stored, "kind": "poses"} if self.is_poses else stored
 
 
 @dataclasses.dataclass
@@ -266,14 +275,25 @@ def resolve_media(ref: MediaRef, upload_path: Callable[[str], Path]) -> Resolved
     path = upload_path(ref.upload_id) if ref.upload_id is not None else Path(ref.path)
     field = "input.media.upload_id" if ref.upload_id is not None else "input.media.path"
     try:
-        info = media.probe(path, fps=ref.fps)
+        info = pose_media.probe_poses(path) if ref.kind == "poses" else media.probe(path, fps=ref.fps)
     except EdnError as exc:
         raise FieldError(exc.code, exc.message, field) from exc
     try:
-        start, end = media.check_range(info, ref.frame_start, ref.frame_end)
+        start, end = _check_range(info, ref.frame_start, ref.frame_end)
     except EdnError as exc:
-        raise FieldError(BAD_RANGE, exc.message, "input.media.frame_end") from exc
+        raise FieldError(exc.code, exc.message, field if exc.code == NO_PERSON else "input.media.frame_end") from exc
     return ResolvedMedia(path=path, start=start, end=end, fps=ref.fps, info=info)
+
+
+def _check_range(info, start: int, end: int | None) -> tuple[int, int]:
+    from .. import media
+
+    if info.kind == "poses":
+        return pose_media.check_pose_range(info.path, info.frame_count, start, end)
+    try:
+        return media.check_range(info, start, end)
+    except EdnError as exc:
+        raise EdnError(BAD_RANGE, exc.message) from exc
 
 
 def media_from_stored(stored: dict | None) -> ResolvedMedia | None:
@@ -282,8 +302,9 @@ def media_from_stored(stored: dict | None) -> ResolvedMedia | None:
         return None
     from .. import media
 
-    info = media.probe(stored["path"], fps=stored.get("fps"))
-    start, end = media.check_range(info, stored["frame_start"], stored["frame_end"])
+    poses = stored.get("kind") == "poses"
+    info = pose_media.probe_poses(stored["path"]) if poses else media.probe(stored["path"], fps=stored.get("fps"))
+    start, end = _check_range(info, stored["frame_start"], stored["frame_end"])
     return ResolvedMedia(path=Path(stored["path"]), start=start, end=end, fps=stored.get("fps"), info=info)
 
 

