@@ -100,7 +100,7 @@ def test_a_pose_file_is_previewed_like_detected_poses_with_keyframed_settings(se
         keypoints=poses.keypoints[4:14], detected=poses.detected[4:14], interpolated=poses.interpolated[4:14]),
         PoseStats.from_dict(stats), NormalizeOptions(offset_x=tuple(ramp)))
     np.testing.assert_allclose(written.keypoints, expected.keypoints, atol=1e-3)
-    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir())[0] == "000044.png"
+    assert sorted(p.name for p in (tmp_path / "out" / "labels").glob("*.png"))[0] == "000044.png"
 
     extract = client.wait(client.submit("extract_poses", {"smooth": 1.0}, {"kind": "poses", "path": str(path)}))
     assert extract["state"] == "done", extract
