@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -111,12 +112,23 @@ class PoseSequence:
                     fps=_scalar(data["fps"], "fps"),
                     size=data["size"],
                     interpolated=data["interpolated"] if "interpolated" in data else None,
-                    frame_start=int(_scalar(data["frame_start"], "frame_start")) if "frame_start" in data else 0,
+                    frame_start=_frame_index(data["frame_start"]) if "frame_start" in data else 0,
                 )
         except EdnError:
             raise
-        except (OSError, ValueError, TypeError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+        except (OSError, ValueError, TypeError, OverflowError, zipfile.BadZipFile, KeyError, EOFError) as exc:
             raise EdnError(BAD_POSE_FILE, f"{path} could not be read as a pose file ({exc}). Extract the poses again with `edn pose extract`.") from exc
+
+
+MAX_FRAME_START = 10**9  # a frame index in any clip; beyond it a pose file is damaged, not long
+
+
+def _frame_index(value: np.ndarray) -> int:
+    """The pose file's first frame index: a whole number from 0, or ValueError saying what it is instead."""
+    number = _scalar(value, "frame_start")
+    if not (math.isfinite(number) and number == int(number) and 0 <= number <= MAX_FRAME_START):
+        raise ValueError(f"'frame_start' must be a whole number from 0 to {MAX_FRAME_START}, not {number!r}")
+    return int(number)
 
 
 def _scalar(value: np.ndarray, name: str) -> float:
