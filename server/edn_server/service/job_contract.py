@@ -253,10 +253,19 @@ def document_requests(openapi: dict, kinds: JobKinds) -> None:
 
 # -- submit-time checks --------------------------------------------------------------------------
 
+_UNION_MEMBER_TAGS = {"float", "int", "str", "bool", "list", "tuple", "dict"}
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names the member of a union (`float | tuple[float, ...]`) in an error's location, e.g.
+    'constrained-float' or 'tuple[constrained-float, ...]': that is no field of the request."""
+    return isinstance(part, str) and ("-" in part or "[" in part or part in _UNION_MEMBER_TAGS)
+
+
 def field_of(error: ValidationError, prefix: str) -> tuple[str, str]:
     """The first problem of a pydantic error as (dotted field name, message)."""
     first = error.errors()[0]
-    field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    field = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "" and not _is_union_tag(part))
     return field, first["msg"]
 
 
