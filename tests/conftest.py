@@ -54,3 +54,29 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# -- one real job server per test module (tests/server); a module needing other options defines its own `server`
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    from api_helpers import ServerProcess
+
+    srv = ServerProcess(tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_")) / "data")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def client(server):
+    c = server.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def lite_model():
+    from edn_server.pose.models import ensure_pose_model
+
+    return ensure_pose_model("lite", from_dir=SHARED_MODELS if SHARED_MODELS.is_dir() else None,
+                             allow_download=False, allow_build=False)

@@ -24,12 +24,6 @@ def server(tmp_path_factory):
     assert not (srv.data_dir / "server.json").exists(), "a clean shutdown removes the discovery file"
 
 
-@pytest.fixture
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
-
 
 def test_discovery_file_and_token_file(server):
     info = server.info

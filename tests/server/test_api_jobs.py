@@ -10,33 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_helpers import ServerProcess
-from conftest import SHARED_MODELS, shared_clip
+from conftest import shared_clip
 
 DANCE = "mediapipe_pose_segmentation_dance.mp4"  # 600x600, 102 frames, 20 fps
 TARGET = "edn_subject4_train.mp4"  # 1024x512
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("jobs") / "data")
-    yield srv
-    srv.stop()
 
-
-@pytest.fixture
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def lite_model():
-    from edn_server.pose.models import ensure_pose_model
-
-    return ensure_pose_model("lite", from_dir=SHARED_MODELS if SHARED_MODELS.is_dir() else None,
-                             allow_download=False, allow_build=False)
 
 
 @pytest.fixture(scope="module")

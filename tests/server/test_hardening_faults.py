@@ -101,14 +101,6 @@ STATS = {"name": "t", "frame_size": [512, 256], "ankle_far_y": 200.0, "ankle_clo
 DANCE = "mediapipe_pose_segmentation_dance.mp4"
 
 
-@pytest.fixture(scope="module")
-def lite_model():
-    from conftest import SHARED_MODELS
-    from edn_server.pose.models import ensure_pose_model
-
-    return ensure_pose_model("lite", from_dir=SHARED_MODELS if SHARED_MODELS.is_dir() else None,
-                             allow_download=False, allow_build=False)
-
 
 def preview_into(client, output_dir: Path) -> dict:
     from conftest import shared_clip

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_helpers import ServerProcess
 from conftest import shared_clip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,18 +22,6 @@ STATS = {"name": "t", "frame_size": [512, 256], "ankle_far_y": 200.0, "ankle_clo
          "height_close": 180.0, "hip_x": 256.0, "ankle_y": 220.0, "standing_height": 170.0, "frames_used": 10, "version": 1}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = ServerProcess(tmp_path_factory.mktemp("values") / "data")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
 
 
 def post_raw(client, path: str, text: str) -> tuple[int, dict]:
