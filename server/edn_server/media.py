@@ -155,7 +155,8 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> MediaInfo:
         except OSError as exc:
             raise EdnError(MEDIA_UNREADABLE, f"Folder {path} cannot be listed ({exc.strerror}). Fix its permissions.") from exc
         if not files:
-            raise EdnError(NO_FRAMES, f"Folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}). Point at a movie file or a folder of frames.")
+            raise EdnError(NO_FRAMES, f"Folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}). "
+                                      "Point at a movie file or a folder of frames.")
         first = read_image(files[0])
         if first is None:
             raise EdnError(MEDIA_UNREADABLE, f"Image {files[0]} could not be decoded. Re-export the sequence as PNG or JPEG.")
@@ -167,12 +168,14 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> MediaInfo:
         raise EdnError(NO_FRAMES, f"Movie {path} is empty (0 bytes). Re-export or re-download it.")
     with open_video(path) as cap:
         if not cap.isOpened():
-            raise EdnError(MEDIA_UNREADABLE, f"Movie {path} could not be opened: the file is corrupt or not a video. Re-encode it (e.g. to H.264 mp4) and try again.")
+            raise EdnError(MEDIA_UNREADABLE, f"Movie {path} could not be opened: the file is corrupt or not a video. "
+                                             "Re-encode it (e.g. to H.264 mp4) and try again.")
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         rate = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         ok, frame = cap.read()
         if not ok or frame is None:
-            raise EdnError(NO_FRAMES if count == 0 else MEDIA_UNREADABLE, f"Movie {path} has no decodable frames: the file is corrupt or truncated. Re-encode it and try again.")
+            raise EdnError(NO_FRAMES if count == 0 else MEDIA_UNREADABLE, f"Movie {path} has no decodable frames: "
+                                                                          "the file is corrupt or truncated. Re-encode it and try again.")
         h, w = frame.shape[:2]
     if count <= 0:
         raise EdnError(NO_FRAMES, f"Movie {path} reports no frames. Re-encode it and try again.")
@@ -201,7 +204,8 @@ def _read_movie(info: MediaInfo, start: int, end: int) -> Iterator[np.ndarray]:
         for index in range(start, end):
             ok, frame = cap.read()
             if not ok:
-                raise EdnError(MEDIA_UNREADABLE, f"Movie {info.path} ended or broke at frame {index} of {info.frame_count}: the file is truncated or corrupt. Re-encode it, or choose an earlier end frame.")
+                raise EdnError(MEDIA_UNREADABLE, f"Movie {info.path} ended or broke at frame {index} of {info.frame_count}: "
+                                                 "the file is truncated or corrupt. Re-encode it, or choose an earlier end frame.")
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
@@ -211,7 +215,8 @@ def _read_images(info: MediaInfo, start: int, end: int) -> Iterator[np.ndarray]:
         if frame is None:
             raise EdnError(MEDIA_UNREADABLE, f"Image {file} could not be decoded. Replace or remove it and try again.")
         if (frame.shape[1], frame.shape[0]) != info.size:
-            raise EdnError(MEDIA_UNREADABLE, f"Image {file} is {frame.shape[1]}x{frame.shape[0]}, but the sequence is {info.size[0]}x{info.size[1]}. Every frame must have the same size.")
+            raise EdnError(MEDIA_UNREADABLE, f"Image {file} is {frame.shape[1]}x{frame.shape[0]}, "
+                                             f"but the sequence is {info.size[0]}x{info.size[1]}. Every frame must have the same size.")
         yield frame
 
 

@@ -167,7 +167,8 @@ class PoseStats:
         fields = [f.name for f in dataclasses.fields(cls)]
         missing = [f for f in fields if f not in data]
         if missing:
-            raise EdnError(BAD_PARAMS, f"Pose statistics lack {', '.join(missing)}: they were not written by PoseStats.to_dict. Recompute them from the target's poses.")
+            raise EdnError(BAD_PARAMS, f"Pose statistics lack {', '.join(missing)}: they were not written by PoseStats.to_dict. "
+                                       "Recompute them from the target's poses.")
         values = {f: data[f] for f in fields}
         values["name"] = str(values["name"])
         values["frame_size"] = frame_size(data["frame_size"], "frame_size")
@@ -186,7 +187,8 @@ def floor_line(seq: PoseSequence) -> np.ndarray:
     is visible inside the picture. A lifted foot is higher, so it does not pull the floor up."""
     ankles = seq.keypoints[:, list(ANKLES)]
     w, h = seq.size
-    visible = (ankles[..., 3] >= ANKLE_VISIBILITY) & (ankles[..., 1] >= 0) & (ankles[..., 1] < h) & (ankles[..., 0] >= 0) & (ankles[..., 0] < w)
+    inside = (ankles[..., 0] >= 0) & (ankles[..., 0] < w) & (ankles[..., 1] >= 0) & (ankles[..., 1] < h)
+    visible = (ankles[..., 3] >= ANKLE_VISIBILITY) & inside
     y = np.where(visible, ankles[..., 1], -np.inf).max(axis=1)
     return np.where(np.isfinite(y), y, np.nan)
 

@@ -72,7 +72,8 @@ def _smoothed(seq: PoseSequence, options: SmoothOptions) -> PoseSequence:
     if sigma_still <= 0 or len(seq) < 2:
         return seq.replace(keypoints=keypoints)
     usable = seq.usable
-    weights = np.clip(seq.keypoints[:, :, 3], 0.05, 1.0) * np.where(seq.interpolated & ~seq.detected, options.interpolated_weight, 1.0)[:, None]
+    filled_in = np.where(seq.interpolated & ~seq.detected, options.interpolated_weight, 1.0)[:, None]
+    weights = np.clip(seq.keypoints[:, :, 3], 0.05, 1.0) * filled_in
     weights = weights * usable[:, None]
     torso = _torso_length(seq)
     radius = math.ceil(3 * sigma_still)

@@ -58,7 +58,8 @@ class ExtractParams(OutputParams):
 class PreviewParams(ExtractParams):
     target_poses: PathText | None = Field(None, description="absolute path of the target subject's pose file (.npz)")
     target_stats: dict | None = Field(None, description="the target's statistics (PoseStats.to_dict), as saved with a trained model")
-    target_model: str | None = Field(None, max_length=256, description="name of a trained model whose saved statistics to use (GET /v1/models)")
+    target_model: str | None = Field(None, max_length=256,
+                                     description="name of a trained model whose saved statistics to use (GET /v1/models)")
     normalization: NormalizeOptions = normalization_field()
     smooth: Smoothing = smooth_field(1.0)
     video: bool = Field(True, description="also write labels.mp4")
