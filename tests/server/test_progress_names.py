@@ -69,3 +69,27 @@ def test_the_old_spelling_is_hidden_from_help(capsys):
         build_parser().parse_args(["pose", "normalize", "--help"])
     shown = capsys.readouterr().out
     assert "--no-normalize" in shown and "--no-auto" not in shown
+
+
+def test_the_eta_follows_the_current_stages_own_pace(job, monkeypatch):
+    """A minute of setup, then detection at 5 frames/s: the stage's time left comes from its own pace over
+    its frames (the job's average would count the setup minute into every frame); the training stage after
+    it, whose pace is not known yet, at the job's pace so far."""
+    from edn_server.service import workers
+
+    store, job_id, report = job
+    clock = [60.0]
+    monkeypatch.setattr(workers.time, "monotonic", lambda: clock[0])
+    report._started = 0.0
+    report(0, 100, "detect poses")
+    clock[0] = 70.0
+    report(50, 100, "detect poses")
+    overall = 0.25 * 0.5
+    assert store.get(job_id)["eta_s"] == pytest.approx(10.0 + 0.75 * 70.0 / overall, abs=0.1)
+    report_only_detection = workers._ProgressReporter(store, job_id, JobKind(
+        name="detect", params=BaseModel, run=lambda ctx: {}, stages=(("detect poses", 1.0),)), threading.Event())
+    report_only_detection._started = 0.0
+    report_only_detection(0, 100, "detect poses")
+    clock[0] = 80.0
+    report_only_detection(50, 100, "detect poses")
+    assert store.get(job_id)["eta_s"] == pytest.approx(10.0, abs=0.1)  # the job's average would say 80 s

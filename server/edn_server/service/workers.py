@@ -66,6 +66,7 @@ class _ProgressReporter:
         self._last_write = 0.0
         self._last_stage: str | None = None
         self._overall = 0.0
+        self._stage_clock: tuple[str, float, float] | None = None  # (stage, when it first reported, its fraction then)
 
     def __call__(self, done: int, total: int, stage: str, eta_s: float | None = None) -> None:
         """`eta_s`: the seconds left as the kind knows them; without it, extrapolated from progress."""
@@ -83,7 +84,7 @@ class _ProgressReporter:
         if stage == self._last_stage and now - self._last_write < PROGRESS_WRITE_INTERVAL_S and done < total:
             return
         overall, elapsed = self._overall, now - self._started
-        eta = eta_s
+        eta = eta_s if eta_s is not None else self._estimate(weighted, fraction, now)
         if eta is None and overall > 0.01 and elapsed > 0.5:
             eta = elapsed * (1.0 - overall) / overall
         try:
@@ -91,6 +92,21 @@ class _ProgressReporter:
         except Exception as exc:  # progress is for show: a full or locked store must not fail the job
             log.warning("job %s: progress not recorded (%s)", self._job_id, exc)
         self._last_write, self._last_stage = now, stage
+
+    def _estimate(self, stage: str, fraction: float, now: float) -> float | None:
+        """The time left from the current stage's own pace over its frames or steps (detection and generation
+        run at very different rates, so the job's average misleads), plus the later stages' share at the
+        job's pace so far. None until the stage has a pace."""
+        if self._stage_clock is None or self._stage_clock[0] != stage:
+            self._stage_clock = (stage, now, fraction)
+            return None
+        _, since, start_fraction = self._stage_clock
+        if stage not in self._weight or fraction - start_fraction < 0.02 or now - since < 0.5:
+            return None
+        stage_left = (now - since) * (1.0 - fraction) / (fraction - start_fraction)
+        later = 1.0 - self._before[stage] - self._weight[stage]
+        elapsed = now - self._started
+        return stage_left + (later * elapsed / self._overall if later > 1e-6 and self._overall > 0.01 else 0.0)
 
     def _unknown_stage(self, stage: str) -> None:
         message = (f"job kind {self._kind.name!r} reported stage {stage!r}, which is not among its stages "
