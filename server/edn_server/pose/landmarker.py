@@ -71,7 +71,7 @@ class Landmarker:
 
     def __init__(self, model_file: str | os.PathLike, video: bool = True, num_poses: int = 1,
                  min_detection_confidence: float = 0.5, min_presence_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, label: str | None = None):
+                 min_tracking_confidence: float = 0.5, label: str | None = None, segmentation: bool = False):
         from mediapipe.tasks.python import BaseOptions, vision
 
         self.label = label or str(model_file)
@@ -82,6 +82,7 @@ class Landmarker:
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence,
+            output_segmentation_masks=segmentation,  # the person layer's masks; the landmark pass is shared
         )
         try:
             with _native_stderr_hidden():
@@ -89,18 +90,21 @@ class Landmarker:
         except (RuntimeError, ValueError, OSError) as exc:
             raise invalid_model(self.label, "load", exc) from exc
         self._video = video
+        self.last_masks: list[np.ndarray] = []  # with segmentation: one (H, W) float32 0..1 mask per person of the last detect
         # MediaPipe logs while it builds its graph on the first frames, until it first finds someone.
         self._found_anyone = False
 
     def detect(self, image, timestamp_ms: int | None = None) -> list[np.ndarray]:
         """Everyone found in `image` (an RGB array or to_mp_image's result): (33, 4) float32 arrays of
-        [x_px, y_px, z, visibility] in the image's pixels. VIDEO mode needs `timestamp_ms`."""
+        [x_px, y_px, z, visibility] in the image's pixels. VIDEO mode needs `timestamp_ms`.
+        With `segmentation`, `last_masks` holds their person masks in the same order."""
         if isinstance(image, np.ndarray):
             image = to_mp_image(image)
         hide = _native_stderr_hidden() if not self._found_anyone else contextlib.nullcontext()
         with hide:
             result = self._native.detect_for_video(image, timestamp_ms) if self._video else self._native.detect(image)
         self._found_anyone = self._found_anyone or bool(result.pose_landmarks)
+        self.last_masks = [np.array(np.squeeze(mask.numpy_view())) for mask in (result.segmentation_masks or [])]
         scale = np.array([image.width, image.height, 1.0, 1.0], dtype=np.float32)
         return [np.array([(p.x, p.y, p.z, p.visibility or 0.0) for p in person], dtype=np.float32) * scale
                 for person in result.pose_landmarks]
