@@ -53,6 +53,7 @@ METRICS_FILE = "metrics.json"  # `edn eval`'s output, also looked for in a model
 SAMPLES_FILE = "samples.png"  # a model folder's training samples
 LOSSES_FILE = "losses.png"
 LOSSES_JSON = "losses.json"
+PLATE_FILE = "plate.png"  # a person-mode model's background plate, at the target's native resolution
 
 # -- numbered frames -----------------------------------------------------------------------------
 FRAME_PATTERN = "{:06d}.png"  # numbered by the source clip's frame index, at least six digits
