@@ -16,13 +16,14 @@ _DONE = object()
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """An RGB frame as PNG, atomically (fast compression: these are intermediate files)."""
+    """An RGB (or RGBA, straight alpha) frame as PNG, atomically (fast compression: these are intermediate files)."""
     import cv2
 
     problem = f"Could not write {path}: check that the output folder is writable, the disk not full and no folder has that name"
     try:
         with atomic_file(path, suffix=".png") as tmp:
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            order = cv2.COLOR_RGBA2BGRA if rgb.ndim == 3 and rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, order), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
                 raise EdnError(OUTPUT_UNWRITABLE, f"{problem}.")
     except OSError as exc:
         raise EdnError(OUTPUT_UNWRITABLE, f"{problem} ({exc.strerror or exc}).") from exc

@@ -4,6 +4,9 @@ Pipeline: extract poses (cached) -> smooth -> normalize into the target's frame 
 ankle mapping, or with normalization off a uniform fit of the source frame into the target's)
 -> labels at the model's resolution -> the body generator, frame after frame, conditioned on its
 own previous output -> the face generator on the face box -> numbered PNGs and result.mp4.
+A person-mode model generates a window that follows the person and is composited over the
+target's plate at its native size (or `output_height`), or written alone with alpha
+(`output="person-alpha"`: RGBA PNGs, no mp4); see output_frames.py.
 
 Output folder OUT_DIR:
 - `NNNNNN.png`: one frame per source frame, numbered by the source clip's frame index (0-based,
@@ -41,14 +44,13 @@ from ..names import COMPILE_STAGE, FRAME_NAME, GENERATE_STAGE, RESULT_MANIFEST, 
 from ..progress import Progress, check_cancelled, no_progress
 from .compiled import compile_wanted
 from .frame_writer import FrameWriter
-from .labels import model_keypoints
+from .output_frames import FullFrameOutput, PersonOutput, check_output, output_frames
 from .sequence_generator import SequenceGenerator, pick_device
 
 if TYPE_CHECKING:
     import torch
 
     from ..pose.normalize import NormalizeOptions
-    from ..pose.sequence import PoseSequence
     from .model_io import TrainedModel
 
 MANIFEST, PENDING, VIDEO, POSES = RESULT_MANIFEST, RESULT_PENDING, RESULT_VIDEO, RESULT_POSES
@@ -92,6 +94,8 @@ def transfer(
     write_video: bool = True,
     device: str | torch.device | None = None,
     compile: str = "auto",
+    output: str = "composite",
+    output_height: str | int = "target",
 ) -> TransferResult:
     """Generate the target subject dancing the moves of frames [start, end) of `source_video`
     into `out_dir` (see the module docstring for its layout). `normalization` carries the user's
@@ -110,13 +114,15 @@ def transfer(
     if device is not None:
         device = pick_device(device)
     trained = resolve_model(model, device)
+    check_output(trained, output, output_height)
     info = media_io.probe(source_video)
     start, end = media_io.check_range(info, start, end)
 
     poses = pose_sequence(info.path, start, end, smoothing=smoothing, target=trained.stats, normalization=normalization,
                           model=pose_model, progress=progress, cancelled=cancelled)
     check_cancelled(cancelled)
-
+    frames = output_frames(trained, poses, output, output_height)
+    write_video = write_video and frames.video
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
                                trained.face_generator if face else None, trained.face_side,
                                compile=compile_wanted(compile, len(poses)))
@@ -131,9 +137,11 @@ def transfer(
         raise EdnError(OUTPUT_UNWRITABLE, f"Cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can write to.") from exc
     written: list[Path] = []
     try:
-        generation_s = _generate(engine, poses, trained, out_dir, names, write_video, info.fps, progress, cancelled, written)
+        generation_s = _generate(engine, frames, out_dir, names, write_video, info.fps, progress, cancelled, written)
         poses.save(out_dir / POSES)
-        _write_json(out_dir / MANIFEST, _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video))
+        manifest = _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video)
+        manifest.update(size=list(frames.size), output=output, mode=trained.mode)
+        _write_json(out_dir / MANIFEST, manifest)
     except BaseException:
         # only what this run wrote: a same-named file it had not reached yet is left alone
         _remove_listed(out_dir, [p.name for p in written] + ours[len(names):])
@@ -148,24 +156,21 @@ def transfer(
                           normalized_poses_path=out_dir / POSES, compiled=engine.compiled)
 
 
-def _generate(engine: SequenceGenerator, poses: PoseSequence, trained: TrainedModel, out_dir: Path, names: list[str],
+def _generate(engine: SequenceGenerator, frames: FullFrameOutput | PersonOutput, out_dir: Path, names: list[str],
               write_video: bool, fps: float, progress: Progress, cancelled: Callable[[], bool] | None,
               written: list[Path]) -> float:
     """Generate every frame and hand it to the background writer; returns the seconds the loop
     took. `written` receives the paths of the PNGs written, also when this fails."""
-    keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
-    usable = poses.usable
     total = len(names)
     if engine.compiled:
         progress(0, 1, COMPILE_STAGE)
         engine.warm_up()
         progress(1, 1, COMPILE_STAGE)
     started = time.perf_counter()
-    with FrameWriter(out_dir / VIDEO if write_video else None, fps, trained.resolution, written=written) as writer:
+    with FrameWriter(out_dir / VIDEO if write_video else None, fps, frames.size, written=written) as writer:
         for i, name in enumerate(names):
             check_cancelled(cancelled)
-            frame = engine.step(keypoints[i] if usable[i] else None)
-            writer.put(out_dir / name, frame.image)
+            writer.put(out_dir / name, frames.frame(engine, i))
             progress(i + 1, total, STAGE)
     return time.perf_counter() - started
 

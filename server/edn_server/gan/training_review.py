@@ -13,7 +13,7 @@ import torch
 from ..atomic import atomic_file
 from ..names import LOSSES_FILE, LOSSES_JSON
 from .dataset import TrainingData
-from .steps import plain, refine_faces
+from .steps import PairGenerator, generate_pair, pair_batch, plain, refine_faces
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,11 @@ def training_samples(generator: torch.nn.Module, face_generator: torch.nn.Module
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
-    label_prev, _ = data.tensors(starts, device)
-    label_cur, real_cur = data.tensors(starts + 1, device)
-    generated = modules[0](label_cur, modules[0](label_prev, None))
+    batch = pair_batch(data, starts, device, face_boxes=face_generator is not None)
+    generated = generate_pair(PairGenerator(modules[0]), batch)[1]
     if face_generator is not None:
-        generated, _ = refine_faces(modules[1], generated, label_cur, data.face_boxes(starts + 1))
+        generated, _ = refine_faces(modules[1], generated, batch.label_cur, batch.boxes)
+    label_cur, real_cur = batch.label_cur, batch.real_cur
     for m, mode in zip(modules, modes, strict=True):
         m.train(mode)
     return sample_grid(label_cur, generated, real_cur)
