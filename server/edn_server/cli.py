@@ -123,13 +123,15 @@ def _cmd_train(args) -> int:
     began = time.monotonic()
     try:
         model = train(args.target_video, args.name, preset=args.preset, steps=args.steps, minutes=args.minutes,
-                      resume=args.resume, start=args.start, end=args.end, progress=bar, device=args.device)
+                      resume=args.resume, start=args.start, end=args.end, progress=bar, device=args.device,
+                      config_overrides={"layer": args.layer})
     finally:
         bar.close()
     if main_rank:
         w, h = model.resolution
         print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
               f"{time.monotonic() - began:.0f} s; model in {model.folder}")
+        print(f"mode: {model.mode}: {(model.info.get('layer') or {}).get('reason', '')}")
     return 0
 
 
@@ -160,7 +162,8 @@ def _cmd_transfer(args) -> int:
     try:
         result = transfer(args.source_video, args.model, args.output, normalization=_normalization(args),
                           smoothing=args.smoothing, face=not args.no_face, start=args.start, end=args.end,
-                          progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile)
+                          progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile,
+                          output=args.kind, output_height=args.output_height)
     finally:
         bar.close()
     print(f"wrote {result.frames} frames to {result.out_dir} at {result.fps_generated:.1f} frames/s"
@@ -262,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float, default=None, help="time for the whole run, dataset building included")
     teach.add_argument("--resume", action="store_true", help="continue the interrupted training of --name from its checkpoint")
     teach.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    teach.add_argument("--layer", choices=("auto", "person", "full-frame"), default="auto",
+                       help="auto (default): the person with alpha over a background plate when the target's camera and "
+                            "background are still, else the full frame (the reason is printed and kept in model.json)")
     _range_args(teach)
     teach.set_defaults(func=_cmd_train)
 
@@ -287,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--smoothing", type=float, default=1.0, help="temporal smoothing of the source poses: 0 = off, 1 = default")
     use.add_argument("--no-face", action="store_true", help="skip the face refinement")
     use.add_argument("--no-video", action="store_true", help="write only the PNG frames, no result.mp4")
+    use.add_argument("--output-kind", dest="kind", choices=("composite", "person-alpha"), default="composite",
+                     help="composite (default): the person over the target's background; person-alpha: the person alone "
+                          "with alpha (RGBA PNGs, no mp4), to composite over another shot; needs a person-mode model")
+    use.add_argument("--output-height", default="target", choices=("target", "1080", "720", "512"),
+                     help="height of the output frames: target (the target video's own, default) or a lower one")
     use.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     use.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
                      help="torch.compile the networks: about 1.4x faster generation on a CPU after a one-off "

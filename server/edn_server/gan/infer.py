@@ -68,6 +68,7 @@ class TransferResult:
     seconds: float  # the whole call, pose extraction included
     normalized_poses_path: Path
     compiled: bool = False  # the networks ran through torch.compile
+    size: tuple[int, int] = (0, 0)  # (w, h) of the frames written
 
 
 def resolve_model(model: str | os.PathLike | TrainedModel, device: str | torch.device | None = None) -> TrainedModel:
@@ -153,7 +154,7 @@ def transfer(
     (out_dir / PENDING).unlink(missing_ok=True)
     return TransferResult(frames=len(names), out_dir=out_dir, video_path=out_dir / VIDEO if write_video else None,
                           fps_generated=len(names) / max(generation_s, 1e-9), seconds=time.perf_counter() - started,
-                          normalized_poses_path=out_dir / POSES, compiled=engine.compiled)
+                          normalized_poses_path=out_dir / POSES, compiled=engine.compiled, size=tuple(frames.size))
 
 
 def _generate(engine: SequenceGenerator, frames: FullFrameOutput | PersonOutput, out_dir: Path, names: list[str],

@@ -35,6 +35,9 @@ class TrainParams(BaseModel):
                                "enhancer (needs a GPU); tiny: for tests only, its images are useless")
     steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="training steps in all (shared among the stages)")
     minutes: float | None = Field(None, gt=0, le=MAX_MINUTES, description="training time in all, dataset building included")
+    layer: Literal["auto", "person", "full-frame"] = Field(
+        "auto", description="auto: train the person over a background plate when the target's background is static "
+                            "(else full-frame, with the reason in model.json); full-frame: the whole frame, as EDN")
 
     @field_validator("name")
     @classmethod
@@ -100,7 +103,7 @@ def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
     files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, LOSSES_FILE)]
     return {
         "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"), "steps": meta.get("steps"),
-        "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder),
+        "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder), **registry.model_mode(meta),
         "samples": str(samples) if samples.is_file() else None, "resumed_from_step": resumed_from, "attempt": attempt,
         "files": [str(f) for f in files if f.is_file()],
     }
@@ -125,7 +128,7 @@ def run_train(ctx: JobContext) -> dict:
     media = ctx.media
     model = train(media.path, params.name, preset=params.preset, steps=params.steps, minutes=params.minutes,
                   resume=resumed_from is not None, start=media.start, end=media.end, progress=_job_progress(ctx),
-                  cancelled=ctx.cancelled)
+                  cancelled=ctx.cancelled, config_overrides={"layer": params.layer})
     return _result(model.folder, model.info, resumed_from or 0, ctx.attempt)
 
 
