@@ -33,10 +33,12 @@ import numpy as np
 from ..atomic import atomic_file
 from ..errors import BAD_PARAMS, EdnError
 from ..names import EVALUATE_STAGE, MEDIAN_STAGE
+from ..person.plate import PERSON
 from ..progress import Progress, check_cancelled, no_progress
 from .face import face_box
 from .labels import model_keypoints
 from .metrics import SSIM_WINDOW, body_box, crop_box, pose_distance, psnr, ssim
+from .output_frames import PersonOutput
 from .sequence_generator import SequenceGenerator, pick_device
 
 if TYPE_CHECKING:
@@ -126,9 +128,11 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     # The poses go through what the training data went through: same detector, same smoothing.
     poses = pose_sequence(info.path, start, end, smoothing=config.smoothing, model=config.pose_model, progress=progress,
                           cancelled=cancelled)
-    keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
+    person = PersonOutput(trained, poses) if trained.mode == PERSON else None
+    size = scoring_size(trained)
+    keypoints = model_keypoints(poses.keypoints, poses.size, size)
     usable = poses.usable
-    resize = _resizer(trained.resolution)
+    resize = _resizer(size)
     median, median_source = (None, None)
     if baseline == "median":
         median, median_source = _median_baseline(trained, info, start, end, resize, progress, cancelled)
@@ -148,7 +152,7 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
         frames = stack.enter_context(contextlib.closing(media_io.iter_frames(info, start, end, transform=resize)))
         for i, real in enumerate(frames):
             check_cancelled(cancelled)
-            fake = engine.step(keypoints[i] if usable[i] else None).image
+            fake = resize(person.frame(engine, i)) if person else engine.step(keypoints[i] if usable[i] else None).image
             if usable[i]:
                 real_pose = real_probe.detect(real)
                 model_scores.add(real, fake, keypoints[i], trained.face_side, real_pose, fake_probe.detect(fake))
@@ -165,7 +169,7 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
         "range": [start, end],
         "frames": total,
         "frames_with_pose": int(usable.sum()),
-        "resolution": list(trained.resolution),
+        "resolution": list(size),
         **model_scores.summary(),
         "lpips": None,
         "lpips_unavailable_reason": LPIPS_REASON,
@@ -179,6 +183,16 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     with atomic_file(out_json, suffix=".json") as tmp:
         tmp.write_text(json.dumps(result, indent=1))
     return result
+
+
+def scoring_size(trained: TrainedModel) -> tuple[int, int]:
+    """Where frames are scored: a full-frame model's own resolution; for a person-mode model (a
+    square window composited at the target's size), its window height at the target's aspect."""
+    if trained.mode != PERSON:
+        return trained.resolution
+    width, height = trained.stats.frame_size
+    side = trained.resolution[1]
+    return (max(2, int(round(width * side / height / 2)) * 2), side)
 
 
 def _resizer(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:

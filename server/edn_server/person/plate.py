@@ -93,8 +93,11 @@ def person_region(mask: np.ndarray, size: tuple[int, int], options: PlateOptions
         values = cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR)
     person = (values > options.mask_threshold).astype(np.uint8)
     radius = max(3, int(round(options.dilate_fraction * height)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(person, kernel).astype(bool)
+    if radius <= 8:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        return cv2.dilate(person, kernel).astype(bool)
+    # a wide disc: the distance to the person costs the same at any radius (dilate grows with its square)
+    return cv2.distanceTransform(1 - person, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
 
 
 def mask_area(mask: np.ndarray, threshold: float = 0.5) -> float:
