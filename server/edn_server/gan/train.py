@@ -50,6 +50,7 @@ from .discriminators import FaceDiscriminator, discriminator_from_config
 from .losses import VGGLoss
 from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
+from .run_budget import plan_budget, stage_progress
 from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, pair_batch, plain, set_lr
 from .train_config import STAGE_LABELS, STAGES, face_side_for_height, preset_config
 from .train_layer import TargetLayer, choose_target_layer, layer_info, resolved_config
@@ -137,7 +138,7 @@ class TrainingRun:
             else:
                 self.position = RunPosition(**payload["position"])
                 self.history = LossHistory(payload["losses"])
-            self._plan_budget()
+            plan_budget(self.position, self.config, self.budget_steps, self.budget_minutes)
             model = self._train_stages(payload)
         except BaseException:
             if self._created_folder and not self.checkpoint.exists() and not (self.folder / registry.MODEL_FILE).exists():
@@ -190,23 +191,6 @@ class TrainingRun:
         data = {"body": distributed.main_first(build(body_size), self.env)}
         data["out"] = data["body"] if out_size == body_size else distributed.main_first(build(out_size), self.env)
         return data
-
-    def _plan_budget(self) -> None:
-        """Stage ends: steps per stage, or cumulative seconds of the run for a time budget."""
-        position = self.position
-        if self.budget_steps is None and self.budget_minutes is None and position.plan:
-            return  # resuming with the checkpoint's budget
-        shares = self.config.stage_shares()
-        if self.budget_minutes is not None:
-            position.minutes, position.total_steps, total, cumulative = self.budget_minutes, None, self.budget_minutes * 60.0, 0.0
-            position.plan = {}
-            for stage, share in shares.items():
-                cumulative += share
-                position.plan[stage] = total * cumulative
-        else:
-            position.total_steps = self.budget_steps or self.config.default_steps
-            position.minutes = None
-            position.plan = self.config.stage_steps(position.total_steps)
 
     # --- stages ----------------------------------------------------------------------------
     def _train_stages(self, payload: dict[str, Any] | None) -> TrainedModel:
@@ -304,15 +288,6 @@ class TrainingRun:
             batch = Batch(*tensors, boxes=batch.boxes, person=batch.person)
         return batch
 
-    def _stage_progress(self, stage: str) -> tuple[bool, float]:
-        """(budget of this stage used up, fraction of it used) for the learning-rate schedule."""
-        p = self.position
-        if p.minutes is None:
-            total = p.plan[stage]
-            return p.stage_step >= total, p.stage_step / total
-        span = max(p.plan[stage] - p.stage_started_s, 1e-9)
-        return p.elapsed_s >= p.plan[stage] and p.stage_step >= 1, (p.elapsed_s - p.stage_started_s) / span
-
     def _report(self, stage: str) -> None:
         p = self.position
         if p.minutes is None:
@@ -324,7 +299,7 @@ class TrainingRun:
         tick = time.monotonic()
         try:
             while True:
-                done, fraction = self._stage_progress(stage.name)
+                done, fraction = stage_progress(self.position, stage.name)
                 want_stop = bool(self.cancelled and self.cancelled())
                 done, want_stop = distributed.any_rank([done, want_stop], self.env, self.device)
                 if want_stop:

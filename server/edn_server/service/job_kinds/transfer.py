@@ -40,7 +40,7 @@ class TransferParams(OutputParams):
     output: Literal["composite", "person-alpha"] = Field(
         "composite", description="composite: the person over the target's background; person-alpha: the person alone "
                                  "with alpha (RGBA PNGs, no mp4), for an Alpha Over strip. Needs a person-mode model")
-    output_height: Literal["target", "1080", "720", "512"] | Literal[1080, 720, 512] = Field(
+    output_height: Literal["target", "1080", "720", "512", 1080, 720, 512] = Field(
         "target", description="height of the output frames: target (the target video's own), or 1080 / 720 / 512 "
                               "(not above the target's)")
 
