@@ -1,5 +1,6 @@
-"""Training a target subject: video -> dataset cache -> stage 1 (body) -> local enhancer (paper) ->
-face GAN -> a model registered by name under `registry.models_dir(data_dir())/<name>/`.
+"""Training a target subject: video -> layer (person over a plate, or full-frame; train_layer.py)
+-> dataset cache -> stage 1 (body) -> local enhancer (paper) -> face GAN -> a model registered by
+name under `registry.models_dir(data_dir())/<name>/`.
 
 Budget: `steps` or `minutes` bounds the whole run (a time budget counts dataset building too),
 shared among the stages as TrainConfig.stage_shares says; without either, the preset's
