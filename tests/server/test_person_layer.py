@@ -81,6 +81,7 @@ def test_training_chooses_person_mode_and_says_so(person_model):
     assert meta["config"]["generator"]["predict_alpha"] and meta["config"]["loss_weights"]["mask"] > 0
     plate = cv2.imread(str(person_model.folder / "plate.png"))
     assert plate.shape == (512, 1024, 3), "the plate is kept at the target's native size"
+    assert meta["output_size"] == [1024, 512] and meta["resolution"] == [88, 88]
     listed = {m["name"]: m for m in registry.list_models(data_dir())}["person tiny"]
     assert listed["mode"] == PERSON and listed["mode_reason"]
 

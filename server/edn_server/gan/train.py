@@ -359,7 +359,7 @@ class TrainingRun:
                              "minutes": self.position.minutes}, "vgg_loss": isinstance(self._vgg, VGGLoss),
                              "face_stage": face_generator is not None},
                 "target": self.target,
-                **layer_info(self.folder, self.layer),
+                **layer_info(self.folder, self.layer, self.config),
                 "dataset": {"folder": str(out.folder), "train_frames": out.training_frames(self.config.holdout_fraction),
                             "frames": len(out)},
             }

@@ -42,8 +42,12 @@ def resolved_config(requested: TrainConfig, layer: TargetLayer) -> TrainConfig:
     return dataclasses.replace(requested, layer=FULL_FRAME)
 
 
-def layer_info(folder: Path, layer: TargetLayer) -> dict:
-    """model.json's `mode` and `layer` (the reason and figures); writes plate.png in person mode."""
+def layer_info(folder: Path, layer: TargetLayer, config: TrainConfig) -> dict:
+    """model.json's `mode`, `layer` (the reason and figures) and `output_size` (what a transfer
+    writes by default: the target's native size in person mode, the model's frames otherwise);
+    writes plate.png in person mode."""
+    output = list(config.output_size)
     if layer.mode == PERSON and layer.plate is not None:
         write_png(Path(folder) / PLATE_FILE, layer.plate.image)
-    return {"mode": layer.mode, "layer": layer.to_dict()}
+        output = [layer.plate.image.shape[1], layer.plate.image.shape[0]]
+    return {"mode": layer.mode, "layer": layer.to_dict(), "output_size": output}

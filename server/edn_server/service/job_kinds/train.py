@@ -102,7 +102,8 @@ def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
     samples = folder / SAMPLES_FILE
     files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, LOSSES_FILE)]
     return {
-        "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"), "steps": meta.get("steps"),
+        "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"),
+        "output_size": meta.get("output_size") or meta.get("resolution"), "steps": meta.get("steps"),
         "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder), **registry.model_mode(meta),
         "samples": str(samples) if samples.is_file() else None, "resumed_from_step": resumed_from, "attempt": attempt,
         "files": [str(f) for f in files if f.is_file()],
