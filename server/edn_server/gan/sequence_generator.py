@@ -133,6 +133,7 @@ class SequenceGenerator:
         label = image_to_tensor(self._black, self.device)
         with precision(self.device):
             body = self._body_call(label, self._zeros if self._chained else None)
+            body = split_alpha(body, self._config)[0] if self._config is not None else body
             if self.face_generator is not None and self.face_side:
                 box = FaceBox(0, 0, min(self.face_side, *self.resolution))
                 self._face_call(crop(label, box), crop(body, box))
