@@ -211,7 +211,8 @@ def build_dataset(video: str | os.PathLike, size: tuple[int, int], face_side: in
                   pose_model: str = "full", smoothing: float = 1.0, progress: Progress | None = None,
                   cancelled: Callable[[], bool] | None = None, layer: TargetLayer | None = None) -> TrainingData:
     """The training data of frames [start, end) of `video` at `size` (w, h), from the cache or
-    built now; with a person-mode `layer` (choose_layer's), cut at the person windows. Raises EdnError for media problems, NO_PERSON (nobody in the clip), NO_ANKLES
+    built now; with a person-mode `layer` (choose_layer's), cut at the person windows.
+    Raises EdnError for media problems, NO_PERSON (nobody in the clip), NO_ANKLES
     (the target's floor cannot be measured), CANCELLED (nothing is left behind)."""
     progress = progress or no_progress
     info = media_io.probe(video)
