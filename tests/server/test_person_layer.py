@@ -56,6 +56,17 @@ def test_the_plate_from_real_masks_matches_held_out_background(subject4):
         assert np.median(difference) < 3, (index, np.median(difference))  # measured 1
 
 
+def test_masks_empty_in_most_frames_train_full_frame_and_say_why(subject4, caplog):
+    masks = subject4.masks[:240].copy()
+    masks[::4] = 0  # three frames in four lose their mask (the person still detected)
+    masks[1::4] = masks[2::4] = 0
+    poses = PoseSequence(subject4.keypoints[:240], subject4.detected[:240], subject4.fps, subject4.size, masks=masks)
+    with caplog.at_level("WARNING"):
+        layer = choose_layer(shared_clip(TARGET), 0, poses)
+    assert layer.mode == FULL_FRAME and "mask is empty" in layer.reason, layer.reason
+    assert layer.reason in caplog.text, "the warning names the reason"
+
+
 def test_a_panning_camera_trains_full_frame(pose_model_full, tmp_path):
     """A synthetic pan over subject 4 (the window slides 4 px a frame): masks are fine, the background is not still."""
     info = media.probe(shared_clip(TARGET))
