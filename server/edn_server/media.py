@@ -94,10 +94,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray | None:
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray, png_compression: int | None = None) -> None:
-    """Encode RGB uint8 pixels by `path`'s extension and write them; OUTPUT_UNWRITABLE when the disk refuses."""
+    """Encode RGB (or RGBA, straight alpha) uint8 pixels by `path`'s extension and write them; OUTPUT_UNWRITABLE
+    when the disk refuses."""
     cv2 = _cv2()
     options = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None else []
-    ok, encoded = cv2.imencode(Path(path).suffix or ".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), options)
+    order = cv2.COLOR_RGBA2BGRA if rgb.ndim == 3 and rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, encoded = cv2.imencode(Path(path).suffix or ".png", cv2.cvtColor(np.ascontiguousarray(rgb), order), options)
     if not ok:
         raise EdnError(OUTPUT_UNWRITABLE, f"Could not encode {path} as an image; name it .png or .jpg.")
     try:

@@ -54,6 +54,7 @@ SAMPLES_FILE = "samples.png"  # a model folder's training samples
 HELDOUT_SAMPLE_FILE = "heldout_sample.png"  # real | label | generated on frames never trained on, refreshed while training
 LOSSES_FILE = "losses.png"
 LOSSES_JSON = "losses.json"
+PLATE_FILE = "plate.png"  # a person-mode model's background plate, at the target's native resolution
 
 # -- numbered frames -----------------------------------------------------------------------------
 FRAME_PATTERN = "{:06d}.png"  # numbered by the source clip's frame index, at least six digits

@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import BAD_MODEL, BAD_PARAMS, MODEL_NOT_FOUND, UNDER_TRAINED, EdnError
 
 MODEL_FILE = "model.json"
+FULL_FRAME = "full-frame"  # person.plate.FULL_FRAME, without importing the person layer here
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
 
 
@@ -35,12 +36,21 @@ def list_models(data_dir: Path) -> list[dict]:
         entry: dict = {"name": folder.name, "path": str(folder), "modified": meta_file.stat().st_mtime}
         try:
             entry["info"] = read_model_info(folder, complete=False)
+            entry.update(model_mode(entry["info"]))
         except EdnError as exc:
             entry["error"] = exc.message
         else:
             entry["warning"] = training_warning(entry["info"])
         found.append(entry)
     return sorted(found, key=lambda m: m["modified"], reverse=True)
+
+
+def model_mode(meta: dict) -> dict:
+    """{"mode", "mode_reason"} of a model.json: "person" (generates the person with alpha over its
+    background plate) or "full-frame"; models trained before the person layer are full-frame."""
+    if "mode" not in meta:
+        return {"mode": FULL_FRAME, "mode_reason": "trained before the person layer: transfers full-frame, as it always did"}
+    return {"mode": str(meta["mode"]), "mode_reason": str((meta.get("layer") or {}).get("reason", ""))}
 
 
 def read_model_info(folder: Path, complete: bool = True) -> dict:

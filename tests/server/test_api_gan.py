@@ -73,7 +73,8 @@ def _models(client) -> dict[str, dict]:
 def trained(server) -> dict:
     """The tiny model, trained through the API; returns the finished job with the stages it showed."""
     c = server.client()
-    job_id = c.submit("train", {"name": MODEL, "preset": "tiny", "steps": 12}, _target())
+    # full-frame, as before the person layer: this module tests the job machinery (test_person_layer.py the person mode)
+    job_id = c.submit("train", {"name": MODEL, "preset": "tiny", "steps": 12, "layer": "full-frame"}, _target())
     seen, deadline = [], time.monotonic() + 180
     while (job := c.job(job_id))["state"] not in ("done", "failed", "cancelled", "interrupted") and time.monotonic() < deadline:
         seen.append((job["stage"], job["progress"]))
@@ -96,6 +97,7 @@ def test_train_registers_the_model_with_its_stats(server, trained):
     assert listed["info"]["steps"] == 12 and listed["info"]["resolution"] == [128, 64]
     assert result["warning"] is None and listed["warning"] is None  # 12 steps: above the tiny preset's useful floor
     assert listed["info"]["stats"]["frame_size"] == [1024, 512]  # what Preview Poses and the add-on read
+    assert result["mode"] == listed["mode"] == "full-frame" and "asked for" in listed["mode_reason"]
 
 
 def test_transfer_writes_the_frames_and_serves_them(server, trained, tmp_path):
@@ -281,4 +283,15 @@ def test_submit_errors_name_the_problem(server, trained):
     assert status == 422 and reply["error"]["field"] == "params.steps"
     status, reply = train({"name": "../escape"})
     assert status == 422 and reply["error"]["field"] == "params.name"
+
+    def transfer(params):
+        return c.json("POST", "/v1/jobs", {"kind": "transfer", "params": {"model": MODEL, **params}, "input": {"media": dance}})
+
+    status, reply = transfer({"output_height": "720"})
+    assert status == 422 and reply["error"]["code"] == "BAD_PARAMS" and reply["error"]["field"] == "params.output_height"
+    assert "512" in reply["error"]["message"], "names the target's own height"
+    status, reply = transfer({"output": "person-alpha"})
+    assert status == 422 and reply["error"]["field"] == "params.output" and "full-frame" in reply["error"]["message"]
+    status, reply = transfer({"output_height": "999"})
+    assert status == 422 and reply["error"]["field"] == "params.output_height"
     assert c.json("GET", "/v1/jobs?state=queued,running")[1]["jobs"] == [], "nothing was queued"

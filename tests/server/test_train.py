@@ -133,7 +133,8 @@ def _face_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_face_stage_changes_only_the_face_box_and_improves_the_face(clip, data):
-    model = train(clip, "face-test", preset="tiny", steps=120, end=FRAMES, config_overrides={"face_share": 0.5})
+    # full-frame: compared with the full-frame dataset below (test_person_layer.py trains person mode)
+    model = train(clip, "face-test", preset="tiny", steps=120, end=FRAMES, config_overrides={"face_share": 0.5, "layer": "full-frame"})
     assert model.face_generator is not None and model.info["steps"] == 120
     assert (model.folder / "samples.png").is_file() and (model.folder / "losses.png").is_file()
     assert not (model.folder / "training").exists()
@@ -190,7 +191,7 @@ def test_loading_models_reports_missing_names_and_mismatched_weights(clip):
     with pytest.raises(EdnError) as error:
         load_trained_model("no-such-model")
     assert error.value.code == MODEL_NOT_FOUND and "edn train" in error.value.message
-    model = train(clip, "mismatch", preset="tiny", steps=2, end=FRAMES)
+    model = train(clip, "mismatch", preset="tiny", steps=2, end=FRAMES, config_overrides={"layer": "full-frame"})
     assert model.generator.training is False and model.resolution == (128, 64)
     assert isinstance(model.face_box(data_keypoints(model)), FaceBox)
     meta_file = model.folder / "model.json"

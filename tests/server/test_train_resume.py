@@ -131,6 +131,7 @@ SMALL_PAPER = {  # the paper preset's stages and shapes, with networks small eno
     "temporal_discriminator": {"ndf": 8, "n_layers": 2, "num_d": 1},
     "face_discriminator": {"ndf": 8, "n_layers": 2, "num_d": 1},
     "use_vgg": False,
+    "layer": "full-frame",  # the full frame's 2:1 shapes (person mode trains a square window)
 }
 
 

@@ -105,13 +105,15 @@ def cmd_train(args) -> int:
     began = time.monotonic()
     try:
         model = train(args.target_video, args.name, preset=args.preset, steps=args.steps, minutes=args.minutes,
-                      resume=args.resume, start=args.start, end=args.end, progress=bar, device=args.device)
+                      resume=args.resume, start=args.start, end=args.end, progress=bar, device=args.device,
+                      config_overrides={"layer": args.layer})
     finally:
         bar.close()
     if main_rank:
         w, h = model.resolution
         print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
               f"{time.monotonic() - began:.0f} s; model in {model.folder}")
+        print(f"mode: {model.mode}: {(model.info.get('layer') or {}).get('reason', '')}")
         if heldout.is_file():
             print(f"held-out sample: {heldout}")
     return 0
@@ -133,7 +135,8 @@ def cmd_transfer(args) -> int:
     try:
         result = transfer(args.source_video, args.model, args.output, normalization=_normalization(args),
                           smoothing=args.smoothing, face=not args.no_face, start=args.start, end=args.end,
-                          progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile)
+                          progress=bar, write_video=not args.no_video, device=args.device, compile=args.compile,
+                          output=args.kind, output_height=args.output_height)
     finally:
         bar.close()
     print(f"wrote {result.frames} frames to {result.out_dir} at {result.fps_generated:.1f} frames/s"

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--resume", action="store_true",
                        help="continue training --name: an interrupted run from its checkpoint, a finished model for the new budget")
     teach.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    teach.add_argument("--layer", choices=("auto", "person", "full-frame"), default="auto",
+                       help="auto (default): the person with alpha over a background plate when the target's camera and "
+                            "background are still, else the full frame (the reason is printed and kept in model.json)")
     _range_args(teach)
     teach.set_defaults(func=c.cmd_train)
 
@@ -161,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--smoothing", type=_finite, default=1.0, help="temporal smoothing of the source poses: 0 = off, 1 = default")
     use.add_argument("--no-face", action="store_true", help="skip the face refinement")
     use.add_argument("--no-video", action="store_true", help="write only the PNG frames, no result.mp4")
+    use.add_argument("--output-kind", dest="kind", choices=("composite", "person-alpha"), default="composite",
+                     help="composite (default): the person over the target's background; person-alpha: the person alone "
+                          "with alpha (RGBA PNGs, no mp4), to composite over another shot; needs a person-mode model")
+    use.add_argument("--output-height", default="target", choices=("target", "1080", "720", "512"),
+                     help="height of the output frames: target (the target video's own, default) or a lower one")
     use.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     use.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
                      help="torch.compile the networks: about 1.4x faster generation on a CPU after a one-off "

@@ -254,7 +254,9 @@ def run(options: DemoOptions) -> int:
 
         addon = install_extension(work)
         model = connect(addon, options)
-        width, height = (int(v) for v in (model.get("info") or {}).get("resolution") or (0, 0))
+        info = model.get("info") or {}
+        # a person-mode model writes frames at the target's own size; older models at their resolution
+        width, height = (int(v) for v in info.get("output_size") or info.get("resolution") or (0, 0))
         if width <= 0 or height <= 0:
             raise DemoFailure(BAD_INPUT, f"Model {options.model!r} has no resolution in its model.json; train it again.")
         scene, source = sequencer_scene(addon, options, (width, height))

@@ -5,7 +5,12 @@ resized to (w, h) with area interpolation, the label drawn at (w, h) from the ke
 and the face box in model pixels. Stored under `data_dir()/cache/datasets/<key>/` as uint8 .npy
 files (frames, labels), boxes and masks, with meta.json (stats, sizes) and the smoothed poses.
 The key covers the video's content hash, frame range, resolution, face side, pose model,
-smoothing and DATASET_VERSION; the folder is built under a temporary name and renamed.
+smoothing, the layer and DATASET_VERSION; the folder is built under a temporary name and renamed.
+
+Person mode (a TargetLayer with a plate, see person/target.py): frames, labels and face boxes are
+cut at the person window of each frame (person_windows over the smoothed keypoints, the
+generator's aspect), and the dataset also holds windows.npy (N, 4) boxes in video pixels,
+person_masks.npy (N, h, w) uint8 and plates.npy (the plate cut at each window), plus plate.png.
 """
 from __future__ import annotations
 
@@ -24,18 +29,24 @@ from .. import media as media_io
 from ..atomic import atomic_dir
 from ..config import data_dir
 from ..errors import BAD_PARAMS, NO_PERSON, EdnError
-from ..names import DATASET_STAGE
+from ..names import DATASET_STAGE, PLATE_FILE
+from ..person.plate import FULL_FRAME, PERSON
+from ..person.target import TargetLayer
+from ..person.window import person_windows
+from ..person.window_frames import window_sample
 from ..pose.normalize import PoseStats
 from ..pose.pipeline import pose_sequence
 from ..pose.sequence import PoseSequence
 from ..progress import Progress, check_cancelled, no_progress
 from .face import FaceBox, face_box
+from .frame_writer import write_png
 from .labels import model_keypoints, render_model_label
 
 # Bump when the stored data for the same inputs changes (resizing, label drawing, boxes).
 DATASET_VERSION = 1
 STAGE = DATASET_STAGE
 _FILES = ("frames.npy", "labels.npy", "boxes.npy", "has_box.npy", "usable.npy", "meta.json", "poses.npz")
+_PERSON_FILES = ("windows.npy", "person_masks.npy", "plates.npy", PLATE_FILE)
 
 
 def datasets_dir() -> Path:
@@ -53,11 +64,14 @@ class DatasetSpec:
     face_side: int
     pose_model: str = "full"
     smoothing: float = 1.0
+    layer: str = FULL_FRAME
 
     def key(self, media_hash: str) -> str:
         fields = {"version": DATASET_VERSION, "media": media_hash, "start": self.start, "end": self.end,
                   "size": list(self.size), "face_side": self.face_side, "pose_model": self.pose_model,
                   "smoothing": self.smoothing}
+        if self.layer != FULL_FRAME:  # full-frame keys stay as before the person layer
+            fields["layer"] = self.layer
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
         return f"{media_hash[:12]}_{self.start}-{self.end}_{self.size[0]}x{self.size[1]}_{digest}"
 
@@ -76,6 +90,11 @@ class TrainingData:
         self.meta: dict[str, Any] = json.loads((self.folder / "meta.json").read_text())
         self.stats = PoseStats.from_dict(self.meta["stats"])
         self.size: tuple[int, int] = (int(self.meta["size"][0]), int(self.meta["size"][1]))
+        self.person = self.meta.get("layer", {}).get("mode") == PERSON
+        if self.person:
+            self.windows = np.load(self.folder / "windows.npy")
+            self.masks = np.load(self.folder / "person_masks.npy", mmap_mode="r")
+            self.plates = np.load(self.folder / "plates.npy", mmap_mode="r")
 
     def __len__(self) -> int:
         return len(self.usable)
@@ -110,6 +129,13 @@ class TrainingData:
             out.append(pixels.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous())
         return out[0], out[1]
 
+    def person_tensors(self, indices: np.ndarray, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Person mode: (masks (N, 1, h, w) in [0, 1], plates (N, 3, h, w) in [-1, 1]) of `indices`."""
+        order = np.asarray(indices)
+        masks = torch.from_numpy(np.ascontiguousarray(self.masks[order])).to(device).unsqueeze(1).float().div_(255.0)
+        plates = torch.from_numpy(np.ascontiguousarray(self.plates[order])).to(device)
+        return masks.contiguous(), plates.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
+
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
@@ -119,27 +145,47 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
 
 
+def _images(folder: Path, name: str, count: int, size: tuple[int, int], channels: int | None = 3) -> np.ndarray:
+    shape = (count, size[1], size[0]) + ((channels,) if channels else ())
+    return np.lib.format.open_memmap(folder / name, mode="w+", dtype=np.uint8, shape=shape)
+
+
 def _write(folder: Path, spec: DatasetSpec, info: media_io.MediaInfo, poses: PoseSequence, stats: PoseStats,
-           progress: Progress, cancelled: Callable[[], bool] | None) -> None:
-    width, height = spec.size
+           progress: Progress, cancelled: Callable[[], bool] | None, layer: TargetLayer | None = None) -> None:
     count = len(poses)
-    frames = np.lib.format.open_memmap(folder / "frames.npy", mode="w+", dtype=np.uint8, shape=(count, height, width, 3))
-    labels = np.lib.format.open_memmap(folder / "labels.npy", mode="w+", dtype=np.uint8, shape=(count, height, width, 3))
+    frames, labels = _images(folder, "frames.npy", count, spec.size), _images(folder, "labels.npy", count, spec.size)
     boxes = np.zeros((count, 3), np.int32)
     has_box = np.zeros(count, bool)
     usable = poses.detected.copy()
-    for index, frame in enumerate(media_io.iter_frames(info, spec.start, spec.end, transform=lambda f: _resize(f, spec.size))):
+    person = layer is not None and layer.plate is not None
+    if person:
+        windows = person_windows(poses.keypoints, poses.size, spec.size[0] / spec.size[1], poses.fps).boxes
+        masks, plates = _images(folder, "person_masks.npy", count, spec.size, None), _images(folder, "plates.npy", count, spec.size)
+        np.save(folder / "windows.npy", windows)
+        write_png(folder / PLATE_FILE, layer.plate.image)
+    transform = None if person else (lambda f: _resize(f, spec.size))
+    for index, frame in enumerate(media_io.iter_frames(info, spec.start, spec.end, transform=transform)):
         check_cancelled(cancelled)
-        frames[index] = frame
-        if poses.usable[index]:
-            labels[index] = render_model_label(poses.keypoints[index], poses.size, spec.size)
-            box = face_box(model_keypoints(poses.keypoints[index], poses.size, spec.size), spec.size, side=spec.face_side)
+        keypoints = poses.keypoints[index] if poses.usable[index] else None
+        if person:
+            cut = window_sample(frame, keypoints, poses.masks[index], layer.plate.image, windows[index], spec.size)
+            frames[index], labels[index], masks[index], plates[index] = cut.frame, cut.label, cut.mask, cut.plate
+            points = cut.keypoints
+        else:
+            frames[index] = frame
+            if keypoints is not None:
+                labels[index] = render_model_label(keypoints, poses.size, spec.size)
+            points = model_keypoints(poses.keypoints[index], poses.size, spec.size)
+        if keypoints is not None:
+            box = face_box(points, spec.size, side=spec.face_side)
             if box is not None:
                 boxes[index], has_box[index] = box.to_tuple(), True
         progress(index + 1, count, STAGE)
-    frames.flush()
-    labels.flush()
+    for array in (frames, labels, *((masks, plates) if person else ())):
+        array.flush()
     del frames, labels
+    if person:
+        del masks, plates
     np.save(folder / "boxes.npy", boxes)
     np.save(folder / "has_box.npy", has_box & usable)
     np.save(folder / "usable.npy", usable)
@@ -147,12 +193,13 @@ def _write(folder: Path, spec: DatasetSpec, info: media_io.MediaInfo, poses: Pos
     meta = {"version": DATASET_VERSION, "video": str(spec.video), "start": spec.start, "end": spec.end,
             "size": list(spec.size), "source_size": list(poses.size), "fps": poses.fps, "face_side": spec.face_side,
             "pose_model": spec.pose_model, "smoothing": spec.smoothing, "stats": stats.to_dict(),
-            "frames": count, "usable_frames": int(usable.sum())}
+            "frames": count, "usable_frames": int(usable.sum()),
+            "layer": layer.to_dict() if layer is not None else {"mode": FULL_FRAME}}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
 
 
-def _cached(folder: Path) -> TrainingData | None:
-    if not all((folder / name).is_file() for name in _FILES):
+def _cached(folder: Path, person: bool) -> TrainingData | None:
+    if not all((folder / name).is_file() for name in _FILES + (_PERSON_FILES if person else ())):
         return None
     try:
         return TrainingData(folder)
@@ -162,29 +209,33 @@ def _cached(folder: Path) -> TrainingData | None:
 
 def build_dataset(video: str | os.PathLike, size: tuple[int, int], face_side: int, start: int = 0, end: int | None = None,
                   pose_model: str = "full", smoothing: float = 1.0, progress: Progress | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> TrainingData:
+                  cancelled: Callable[[], bool] | None = None, layer: TargetLayer | None = None) -> TrainingData:
     """The training data of frames [start, end) of `video` at `size` (w, h), from the cache or
-    built now. Raises EdnError for media problems, NO_PERSON (nobody in the clip), NO_ANKLES
+    built now; with a person-mode `layer` (choose_layer's), cut at the person windows.
+    Raises EdnError for media problems, NO_PERSON (nobody in the clip), NO_ANKLES
     (the target's floor cannot be measured), CANCELLED (nothing is left behind)."""
     progress = progress or no_progress
     info = media_io.probe(video)
     start, end = media_io.check_range(info, start, end)
     if size[0] < 1 or size[1] < 1:
         raise EdnError(BAD_PARAMS, f"dataset size {size[0]}x{size[1]} is not a frame size")
-    spec = DatasetSpec(Path(info.path).resolve(), start, end, (int(size[0]), int(size[1])), int(face_side), pose_model, float(smoothing))
+    person = layer is not None and layer.plate is not None
+    spec = DatasetSpec(Path(info.path).resolve(), start, end, (int(size[0]), int(size[1])), int(face_side), pose_model, float(smoothing),
+                       PERSON if person else FULL_FRAME)
     folder = datasets_dir() / spec.key(media_io.content_hash(info.path))
-    data = _cached(folder)
+    data = _cached(folder, person)
     if data is not None:
         progress(len(data), len(data), STAGE)
         return data
 
-    poses = pose_sequence(info.path, start, end, smoothing=smoothing, model=pose_model, progress=progress, cancelled=cancelled)
+    poses = pose_sequence(info.path, start, end, smoothing=smoothing, model=pose_model, masks=person, progress=progress,
+                          cancelled=cancelled)
     if poses.detected.sum() < 2:
         raise EdnError(NO_PERSON, f"A person was found in only {int(poses.detected.sum())} of frames [{start}, {end}) of {info.path}; "
                                   "training needs a clip where the target is visible in most frames.")
     stats = PoseStats.from_poses(poses, name=info.path.name)
     with atomic_dir(folder) as tmp:
-        _write(tmp, spec, info, poses, stats, progress, cancelled)
+        _write(tmp, spec, info, poses, stats, progress, cancelled, layer if person else None)
     return TrainingData(folder)
 
 

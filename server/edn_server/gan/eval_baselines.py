@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..names import MEDIAN_STAGE
+from ..person.plate import PERSON
 from ..progress import Progress, check_cancelled
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ SEARCH_HEIGHT = 64
 def training_frames(trained: TrainedModel) -> tuple[np.ndarray, Path] | None:
     """The model's training frames at its resolution (a memory map of its dataset cache, held-out
     tail excluded) and their folder, or None when the cache is gone or at another resolution."""
+    if trained.mode == PERSON:
+        return None  # its cache holds person windows, not the frames a baseline must be compared as
     dataset = trained.info.get("dataset") if isinstance(trained.info, dict) else None
     folder = Path(dataset["folder"]) if isinstance(dataset, dict) and dataset.get("folder") else None
     if folder is None or not (folder / "frames.npy").is_file():

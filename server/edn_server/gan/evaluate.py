@@ -34,11 +34,13 @@ import numpy as np
 from ..atomic import atomic_file
 from ..errors import BAD_PARAMS, EdnError
 from ..names import EVALUATE_STAGE
+from ..person.plate import PERSON
 from ..progress import Progress, check_cancelled, no_progress
 from .eval_baselines import NearestFrame, median_baseline, training_frames
 from .face import face_box
 from .labels import model_keypoints
 from .metrics import SSIM_WINDOW, body_box, crop_box, masked_ssim, pose_distance, psnr, ssim
+from .output_frames import PersonOutput
 from .sequence_generator import SequenceGenerator, pick_device
 
 if TYPE_CHECKING:
@@ -132,12 +134,14 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     # The poses go through what the training data went through: same detector, same smoothing.
     poses = pose_sequence(info.path, start, end, smoothing=config.smoothing, model=config.pose_model, progress=progress,
                           cancelled=cancelled)
-    score_size = tuple(size or trained.resolution)
+    person = PersonOutput(trained, poses) if trained.mode == PERSON else None
+    model_size = scoring_size(trained)  # what the model makes, before scoring at `size`
+    score_size = tuple(size or model_size)
     keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
     score_keypoints = model_keypoints(poses.keypoints, poses.size, score_size)
     face_side = None if trained.face_side is None else round(trained.face_side * score_size[1] / trained.resolution[1])
     usable = poses.usable
-    to_model, to_score = _resizer(trained.resolution), _resizer(score_size)
+    to_model, to_score = _resizer(model_size), _resizer(score_size)
     median = median_source = nearest = None
     if "median" in baselines:
         median, median_source = median_baseline(trained, info, start, end, to_model, progress, cancelled)
@@ -161,7 +165,8 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
         frames = stack.enter_context(contextlib.closing(media_io.iter_frames(info, start, end)))
         for i, frame in enumerate(frames):
             check_cancelled(cancelled)
-            fake = to_score(engine.step(keypoints[i] if usable[i] else None).image)
+            made = person.frame(engine, i) if person else engine.step(keypoints[i] if usable[i] else None).image
+            fake = to_score(made)
             if not usable[i]:
                 for scores in (model_scores, median_scores, nearest_scores):
                     scores.skip()
@@ -183,7 +188,7 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
         "range": [start, end],
         "frames": total,
         "frames_with_pose": int(usable.sum()),
-        "resolution": list(trained.resolution),
+        "resolution": list(model_size),
         "score_size": list(score_size),
         **model_scores.summary(),
         "lpips": None,
@@ -232,6 +237,16 @@ def parse_size(text: str) -> tuple[int, int]:
     if not sep or not width.strip().isdigit() or not height.strip().isdigit():
         raise EdnError(BAD_PARAMS, f"--size {text!r} is not WIDTHxHEIGHT in pixels (e.g. 512x256).")
     return check_size((int(width), int(height)))
+
+
+def scoring_size(trained: TrainedModel) -> tuple[int, int]:
+    """Where frames are scored: a full-frame model's own resolution; for a person-mode model (a
+    square window composited at the target's size), its window height at the target's aspect."""
+    if trained.mode != PERSON:
+        return trained.resolution
+    width, height = trained.stats.frame_size
+    side = trained.resolution[1]
+    return (max(2, int(round(width * side / height / 2)) * 2), side)
 
 
 def _resizer(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:

@@ -16,7 +16,7 @@ _DONE = object()
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """An RGB frame as PNG, atomically (fast compression: these are intermediate files)."""
+    """An RGB (or RGBA, straight alpha) frame as PNG, atomically (fast compression: these are intermediate files)."""
     from ..media import write_image
 
     problem = f"Could not write {path}: check that the output folder is writable, the disk not full and no folder has that name"

@@ -4,6 +4,9 @@ Pipeline: extract poses (cached) -> smooth -> normalize into the target's frame 
 ankle mapping, or with normalization off a uniform fit of the source frame into the target's)
 -> labels at the model's resolution -> the body generator, frame after frame, conditioned on its
 own previous output -> the face generator on the face box -> numbered PNGs and result.mp4.
+A person-mode model generates a window that follows the person and is composited over the
+target's plate at its native size (or `output_height`), or written alone with alpha
+(`output="person-alpha"`: RGBA PNGs, no mp4); see output_frames.py.
 
 Output folder OUT_DIR:
 - `NNNNNN.png`: one frame per source frame, numbered by the source clip's frame index (0-based,
@@ -41,7 +44,7 @@ from ..names import COMPILE_STAGE, FRAME_NAME, GENERATE_STAGE, RESULT_MANIFEST, 
 from ..progress import Progress, check_cancelled, no_progress
 from .compiled import compile_wanted
 from .frame_writer import FrameWriter
-from .labels import model_keypoints
+from .output_frames import FullFrameOutput, PersonOutput, check_output, output_frames
 from .sequence_generator import SequenceGenerator, pick_device
 
 if TYPE_CHECKING:
@@ -66,6 +69,7 @@ class TransferResult:
     seconds: float  # the whole call, pose extraction included
     normalized_poses_path: Path
     compiled: bool = False  # the networks ran through torch.compile
+    size: tuple[int, int] = (0, 0)  # (w, h) of the frames written
 
 
 def resolve_model(model: str | os.PathLike | TrainedModel, device: str | torch.device | None = None) -> TrainedModel:
@@ -93,6 +97,8 @@ def transfer(
     device: str | torch.device | None = None,
     compile: str = "auto",
     source_poses: PoseSequence | None = None,
+    output: str = "composite",
+    output_height: str | int = "target",
 ) -> TransferResult:
     """Generate the target subject dancing the moves of frames [start, end) of `source_video`
     into `out_dir` (see the module docstring for its layout). `normalization` carries the user's
@@ -112,6 +118,7 @@ def transfer(
     if device is not None:
         device = pick_device(device)
     trained = resolve_model(model, device)
+    check_output(trained, output, output_height)
     if source_poses is None:
         info = media_io.probe(source_video)
         start, end = media_io.check_range(info, start, end)
@@ -122,7 +129,8 @@ def transfer(
         start, end = source_poses.frame_start, source_poses.frame_start + len(source_poses)
         poses = refine_poses(source_poses, smoothing, trained.stats, normalization, source_name=info.path.name)
     check_cancelled(cancelled)
-
+    frames = output_frames(trained, poses, output, output_height)
+    write_video = write_video and frames.video
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
                                trained.face_generator if face else None, trained.face_side,
                                compile=compile_wanted(compile, len(poses)))
@@ -137,9 +145,11 @@ def transfer(
         raise EdnError(OUTPUT_UNWRITABLE, f"Cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can write to.") from exc
     written: list[Path] = []
     try:
-        generation_s = _generate(engine, poses, trained, out_dir, names, write_video, info.fps, progress, cancelled, written)
+        generation_s = _generate(engine, frames, out_dir, names, write_video, info.fps, progress, cancelled, written)
         poses.save(out_dir / POSES)
-        _write_json(out_dir / MANIFEST, _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video))
+        manifest = _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video)
+        manifest.update(size=list(frames.size), output=output, mode=trained.mode)
+        _write_json(out_dir / MANIFEST, manifest)
     except BaseException:
         # only what this run wrote: a same-named file it had not reached yet is left alone
         _remove_listed(out_dir, [p.name for p in written] + ours[len(names):])
@@ -151,27 +161,24 @@ def transfer(
     (out_dir / PENDING).unlink(missing_ok=True)
     return TransferResult(frames=len(names), out_dir=out_dir, video_path=out_dir / VIDEO if write_video else None,
                           fps_generated=len(names) / max(generation_s, 1e-9), seconds=time.perf_counter() - started,
-                          normalized_poses_path=out_dir / POSES, compiled=engine.compiled)
+                          normalized_poses_path=out_dir / POSES, compiled=engine.compiled, size=tuple(frames.size))
 
 
-def _generate(engine: SequenceGenerator, poses: PoseSequence, trained: TrainedModel, out_dir: Path, names: list[str],
+def _generate(engine: SequenceGenerator, frames: FullFrameOutput | PersonOutput, out_dir: Path, names: list[str],
               write_video: bool, fps: float, progress: Progress, cancelled: Callable[[], bool] | None,
               written: list[Path]) -> float:
     """Generate every frame and hand it to the background writer; returns the seconds the loop
     took. `written` receives the paths of the PNGs written, also when this fails."""
-    keypoints = model_keypoints(poses.keypoints, poses.size, trained.resolution)
-    usable = poses.usable
     total = len(names)
     if engine.compiled:
         progress(0, 1, COMPILE_STAGE)
         engine.warm_up()
         progress(1, 1, COMPILE_STAGE)
     started = time.perf_counter()
-    with FrameWriter(out_dir / VIDEO if write_video else None, fps, trained.resolution, written=written) as writer:
+    with FrameWriter(out_dir / VIDEO if write_video else None, fps, frames.size, written=written) as writer:
         for i, name in enumerate(names):
             check_cancelled(cancelled)
-            frame = engine.step(keypoints[i] if usable[i] else None)
-            writer.put(out_dir / name, frame.image)
+            writer.put(out_dir / name, frames.frame(engine, i))
             progress(i + 1, total, STAGE)
     return time.perf_counter() - started
 

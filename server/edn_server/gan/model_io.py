@@ -21,6 +21,8 @@ from .. import registry
 from ..atomic import atomic_file
 from ..config import data_dir
 from ..errors import BAD_MODEL, EdnError
+from ..names import PLATE_FILE
+from ..person.plate import FULL_FRAME, PERSON
 from ..pose.normalize import PoseStats
 from .configs import GeneratorConfig, load_network_state
 from .face import FaceBox, face_box
@@ -50,6 +52,8 @@ class TrainedModel:
     face_side: side of the face crop the face generator refines (None without a face stage).
     stats: the target's pose statistics (normalize source poses to them before rendering labels).
     info: the parsed model.json.
+    mode: "person" (generates the person's colour and alpha in a window, composited over the plate)
+        or "full-frame"; a model.json without `mode` (trained before the person layer) is full-frame.
     """
 
     name: str
@@ -61,6 +65,17 @@ class TrainedModel:
     face_side: int | None
     resolution: tuple[int, int]
     info: dict[str, Any] = field(default_factory=dict)
+    mode: str = FULL_FRAME
+
+    def plate(self) -> np.ndarray:
+        """A person-mode model's background plate, (H, W, 3) uint8 RGB at the target's native size."""
+        import cv2
+
+        image = cv2.imread(str(self.folder / PLATE_FILE), cv2.IMREAD_COLOR)
+        if image is None:
+            raise EdnError(BAD_MODEL, f"{self.folder / PLATE_FILE} is missing or unreadable; the person-mode model "
+                                      f"{self.name!r} needs its background plate. Train the model again.")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     @property
     def device(self) -> torch.device:
@@ -179,4 +194,5 @@ def load_trained_model(name_or_folder: str | os.PathLike, device: str | torch.de
         name=str(meta.get("name", folder.name)), folder=folder, config=config, stats=stats,
         generator=generator.to(device).eval(), face_generator=face_generator,
         face_side=int(side) if side is not None else None, resolution=config.output_size, info=meta,
+        mode=PERSON if meta.get("mode") == PERSON else FULL_FRAME,
     )

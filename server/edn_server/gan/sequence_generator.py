@@ -8,6 +8,10 @@ Choices (documented for users in infer.py too):
 - A frame with no usable pose gets a black label and is still generated (on a zero previous
   frame, so the last person seen does not linger); with no person to draw the generator renders
   an empty, roughly uniform frame, an honest gap rather than a frozen copy of the last frame.
+- Person mode (a generator with predict_alpha): keypoints come in window pixels with the window's
+  box; the previous colour is re-cut from its window to the current one on the device, and the
+  face generator refines the face of the window composited over the plate's window (what it was
+  trained on), written back into the person's colour.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from ..errors import BAD_PARAMS, EdnError
 from ..pose.render import render_label
 from .compiled import CompiledOrEager, maybe_compiled
 from .face import FaceBox, crop, face_box
+from .networks import split_alpha
+from .window_warp import recut, recut_theta
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,7 @@ class GeneratedFrame:
     label: np.ndarray  # the label image the generator saw
     face_box: FaceBox | None
     has_person: bool
+    alpha: np.ndarray | None = None  # person mode: (h, w) float32 in [0, 1]
 
 
 class SequenceGenerator:
@@ -99,7 +106,9 @@ class SequenceGenerator:
         self.face_side = face_side
         config = getattr(generator, "config", None)
         self._chained = bool(getattr(config, "use_previous_frame", True))
+        self._config = config
         self._previous: torch.Tensor | None = None
+        self._previous_box = None
         # An explicit zero frame for the start of a chain (what the generator uses for None), made
         # in inference mode like the frames that follow it, so a compiled generator sees one input
         # signature and compiles once.
@@ -124,6 +133,7 @@ class SequenceGenerator:
         label = image_to_tensor(self._black, self.device)
         with precision(self.device):
             body = self._body_call(label, self._zeros if self._chained else None)
+            body = split_alpha(body, self._config)[0] if self._config is not None else body
             if self.face_generator is not None and self.face_side:
                 box = FaceBox(0, 0, min(self.face_side, *self.resolution))
                 self._face_call(crop(label, box), crop(body, box))
@@ -131,6 +141,7 @@ class SequenceGenerator:
     def reset(self) -> None:
         """Start a new chain: the next frame is conditioned on zeros."""
         self._previous = None
+        self._previous_box = None
 
     def label(self, keypoints: np.ndarray | None) -> np.ndarray:
         """The label image for keypoints in the model's pixels (None: black, no person)."""
@@ -138,29 +149,48 @@ class SequenceGenerator:
             return self._black
         return render_label(keypoints, self.resolution, scale=1.0)
 
+    def _previous_input(self, window) -> torch.Tensor | None:
+        if not self._chained:
+            return None
+        if self._previous is None:
+            return self._zeros
+        if window is not None and self._previous_box is not None:
+            return recut(self._previous, recut_theta([self._previous_box], [window], self.device))
+        return self._previous
+
     @torch.inference_mode()
-    def step(self, keypoints: np.ndarray | None) -> GeneratedFrame:
-        """The next frame for (33, 4) keypoints in the model's pixels, or None where nobody was found."""
+    def step(self, keypoints: np.ndarray | None, window=None, plate: np.ndarray | None = None) -> GeneratedFrame:
+        """The next frame for (33, 4) keypoints in the model's pixels, or None where nobody was found.
+        Person mode: `window` is this frame's box (x0, y0, w, h) in target pixels and `plate` the
+        plate cut at it, (h, w, 3) uint8."""
         has_person = keypoints is not None
         if not has_person:
             self.reset()
         label_image = self.label(keypoints)
         label = image_to_tensor(label_image, self.device)
         with precision(self.device):
-            previous = (self._zeros if self._previous is None else self._previous) if self._chained else None
-            body = self._body_call(label, previous)
-        body = body.float().contiguous(memory_format=memory_format(self.device))
+            output = self._body_call(label, self._previous_input(window))
+        body, alpha = split_alpha(output.float(), self._config) if self._config is not None else (output.float(), None)
+        body = body.contiguous(memory_format=memory_format(self.device))
         self._previous = body if (has_person and self._chained) else None
+        self._previous_box = window
         body_image = tensor_to_image(body)
         box = None
         refined = body_image
         if has_person and self.face_generator is not None:
             box = face_box(keypoints, self.resolution, side=self.face_side)
             if box is not None:
+                seen = body if alpha is None or plate is None else self._over_plate(body, alpha, plate)
                 # Only the box's pixels are converted and replaced: the rest stays bit-identical.
                 refined = body_image.copy()
-                refined[box.y0:box.y1, box.x0:box.x1] = tensor_to_image(self._refine_face(label, body, box))
-        return GeneratedFrame(image=refined, body=body_image, label=label_image, face_box=box, has_person=has_person)
+                refined[box.y0:box.y1, box.x0:box.x1] = tensor_to_image(self._refine_face(label, seen, box))
+        alpha_image = alpha[0, 0].float().cpu().numpy() if alpha is not None else None
+        return GeneratedFrame(image=refined, body=body_image, label=label_image, face_box=box, has_person=has_person,
+                              alpha=alpha_image)
+
+    def _over_plate(self, colour: torch.Tensor, alpha: torch.Tensor, plate: np.ndarray) -> torch.Tensor:
+        background = image_to_tensor(plate, self.device)
+        return background + alpha * (colour - background)
 
     def _refine_face(self, label: torch.Tensor, body: torch.Tensor, box: FaceBox) -> torch.Tensor:
         """The refined face crop (1, 3, side, side)."""

@@ -6,6 +6,12 @@ The frame discriminator judges (label, frame) for both frames, the temporal disc
 (labels t-1, t, frames t-1, t). Face stage: the body generator is frozen; the face residual
 generator refines the face crop of the second frame and a face discriminator judges the crops.
 
+Person mode (the batch carries masks, plates and the windows' re-cut matrices): the generator
+predicts colour and alpha in the person window; the frame it is judged by is the composite
+alpha * colour + (1 - alpha) * plate, the alpha is supervised by the person mask (LossWeights.mask),
+and the previous frame it is conditioned on is the first output's colour re-cut to the second
+frame's window, as at transfer. The temporal discriminator sees the first frame re-cut likewise.
+
 Every discriminator runs once per step under its (possibly DDP) wrapper, on real and detached
 fake inputs stacked into one batch; the generator's adversarial terms go through the plain
 module, so DDP sees one forward and one backward per wrapped module and step.
@@ -23,6 +29,8 @@ from torch import nn
 from .discriminators import Features, pair_input, temporal_input
 from .face import FaceBox, crop, paste
 from .losses import LossWeights, VGGLoss, discriminator_loss, generator_loss
+from .networks import split_alpha
+from .window_warp import recut, recut_theta
 
 
 class PairGenerator(nn.Module):
@@ -33,9 +41,27 @@ class PairGenerator(nn.Module):
         super().__init__()
         self.generator = generator
 
-    def forward(self, label_prev: torch.Tensor, label_cur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fake_prev = self.generator(label_prev, None)
-        return fake_prev, self.generator(label_cur, fake_prev)
+    def forward(self, label_prev: torch.Tensor, label_cur: torch.Tensor,
+                theta: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The raw outputs (colour, plus alpha with predict_alpha) of both frames; `theta` re-cuts
+        the first frame's colour into the second frame's window (person mode)."""
+        out_prev = self.generator(label_prev, None)
+        previous = split_alpha(out_prev, plain(self.generator).config)[0]
+        if theta is not None:
+            previous = recut(previous, theta)
+        return out_prev, self.generator(label_cur, previous)
+
+
+@dataclass
+class PersonBatch:
+    """Person mode: masks (N, 1, h, w) in [0, 1], plates (N, 3, h, w) in [-1, 1] of both frames, and
+    theta (N, 2, 3): the first frame's window re-cut to the second's (window_warp.recut_theta)."""
+
+    mask_prev: torch.Tensor
+    mask_cur: torch.Tensor
+    plate_prev: torch.Tensor
+    plate_cur: torch.Tensor
+    theta: torch.Tensor
 
 
 @dataclass
@@ -47,6 +73,43 @@ class Batch:
     real_prev: torch.Tensor
     real_cur: torch.Tensor
     boxes: Sequence[FaceBox] | None = None
+    person: PersonBatch | None = None
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.label_prev, self.label_cur, self.real_prev, self.real_cur]
+
+
+def pair_batch(data, starts, device: torch.device, face_boxes: bool = False) -> Batch:
+    """The pairs (starts, starts + 1) of a TrainingData as a Batch (person parts in person mode)."""
+    label_prev, real_prev = data.tensors(starts, device)
+    label_cur, real_cur = data.tensors(starts + 1, device)
+    person = None
+    if data.person:
+        mask_prev, plate_prev = data.person_tensors(starts, device)
+        mask_cur, plate_cur = data.person_tensors(starts + 1, device)
+        theta = recut_theta(data.windows[starts], data.windows[starts + 1], device)
+        person = PersonBatch(mask_prev, mask_cur, plate_prev, plate_cur, theta)
+    boxes = data.face_boxes(starts + 1) if face_boxes else None
+    return Batch(label_prev, label_cur, real_prev, real_cur, boxes=boxes, person=person)
+
+
+def over_plate(output: torch.Tensor, plate: torch.Tensor | None, config) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(the frame, the alpha or None): a person-mode output composited over its plate window."""
+    colour, alpha = split_alpha(output, config)
+    if alpha is None or plate is None:
+        return colour, alpha
+    return plate + alpha * (colour - plate), alpha
+
+
+def generate_pair(pair_generator: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(frame t-1, frame t, alphas of both stacked or None) as the discriminators see them."""
+    person = batch.person
+    out_prev, out_cur = pair_generator(batch.label_prev, batch.label_cur, person.theta if person else None)
+    config = plain(plain(pair_generator).generator).config
+    fake_prev, alpha_prev = over_plate(out_prev, person.plate_prev if person else None, config)
+    fake_cur, alpha_cur = over_plate(out_cur, person.plate_cur if person else None, config)
+    alphas = torch.cat([alpha_prev, alpha_cur]) if alpha_prev is not None and alpha_cur is not None else None
+    return fake_prev, fake_cur, alphas
 
 
 def plain(module: nn.Module) -> nn.Module:
@@ -99,20 +162,25 @@ class BodyStep:
     def __call__(self, batch: Batch) -> dict[str, float]:
         device = batch.label_cur.device
         n = batch.label_cur.shape[0]
+        person = batch.person
         with autocast(device, self.amp):
-            fake_prev, fake_cur = self.pair_generator(batch.label_prev, batch.label_cur)
+            fake_prev, fake_cur, alphas = generate_pair(self.pair_generator, batch)
             labels = torch.cat([batch.label_prev, batch.label_cur])
             real, fake = torch.cat([batch.real_prev, batch.real_cur]), torch.cat([fake_prev, fake_cur])
+            masks = torch.cat([person.mask_prev, person.mask_cur]) if person else None
+            # temporal pairs in one window: the first frame re-cut to the second's (person mode)
+            label_prev, real_prev, fake_prev = ((recut(t, person.theta) for t in (batch.label_prev, batch.real_prev, fake_prev))
+                                                if person else (batch.label_prev, batch.real_prev, fake_prev))
             # discriminators: real and detached fake in one pass each
             d_real, d_fake = _split(self.discriminator(torch.cat([pair_input(labels, real), pair_input(labels, fake.detach())])), 2 * n)
-            real_t = temporal_input(batch.label_prev, batch.label_cur, batch.real_prev, batch.real_cur)
-            fake_t = temporal_input(batch.label_prev, batch.label_cur, fake_prev, fake_cur)
+            real_t = temporal_input(label_prev, batch.label_cur, real_prev, batch.real_cur)
+            fake_t = temporal_input(label_prev, batch.label_cur, fake_prev, fake_cur)
             t_real, t_fake = _split(self.temporal(torch.cat([real_t, fake_t.detach()])), n)
             loss_d = discriminator_loss(d_real, d_fake) + discriminator_loss(t_real, t_fake)
             # generator: adversarial terms through the plain discriminators (no DDP forward)
             loss_g, parts = generator_loss(plain(self.discriminator)(pair_input(labels, fake)), _detached(d_real), fake, real,
-                                           self.weights, self.vgg)
-            temporal_weights = dataclasses.replace(self.weights, vgg=0.0, l1=0.0)
+                                           self.weights, self.vgg, alpha=alphas, mask=masks)
+            temporal_weights = dataclasses.replace(self.weights, vgg=0.0, l1=0.0, mask=0.0)
             loss_t, parts_t = generator_loss(plain(self.temporal)(fake_t), _detached(t_real), fake, real, temporal_weights)
             loss_g = loss_g + loss_t
         _update(self.optimizer_g, loss_g, self.pair_generator, self.optimizer_d, loss_d)
@@ -147,7 +215,7 @@ class FaceStep:
         n = batch.label_cur.shape[0]
         with autocast(device, self.amp):
             with torch.no_grad():
-                generated = self.body_generator(batch.label_cur, self.body_generator(batch.label_prev, None))
+                generated = generate_pair(PairGenerator(self.body_generator), batch)[1]
             label_crop, generated_crop, real_crop = (crop(t, batch.boxes) for t in (batch.label_cur, generated, batch.real_cur))
             refined = self.face_generator(label_crop, generated_crop)
             labels2 = torch.cat([label_crop, label_crop])

@@ -1,5 +1,6 @@
-"""Training a target subject: video -> dataset cache -> stage 1 (body) -> local enhancer (paper) ->
-face GAN -> a model registered by name under `registry.models_dir(data_dir())/<name>/`.
+"""Training a target subject: video -> layer (person over a plate, or full-frame; train_layer.py)
+-> dataset cache -> stage 1 (body) -> local enhancer (paper) -> face GAN -> a model registered by
+name under `registry.models_dir(data_dir())/<name>/`.
 
 Budget: `steps` or `minutes` bounds the whole run (a time budget counts dataset building too),
 shared among the stages as TrainConfig.stage_shares says; without either, the preset's
@@ -53,9 +54,11 @@ from .discriminators import FaceDiscriminator, discriminator_from_config
 from .losses import VGGLoss
 from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
-from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, plain, set_lr
+from .steps import Batch, BodyStep, FaceStep, PairGenerator, decayed_lr, pair_batch, plain, set_lr
 from .train_config import STAGE_LABELS, STAGES, TrainConfig, check_budget, face_side_for_height, preset_config
+from .train_layer import TargetLayer, choose_target_layer, layer_info, resolved_config
 from .training_review import HELDOUT_EVERY_S, read_losses, training_samples, write_heldout, write_losses, write_png
+from .weight_init import init_weights
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0  # at most one sample grid and loss plot per minute, and one at the end
@@ -119,16 +122,18 @@ class TrainingRun:
             torch.backends.cudnn.benchmark = True  # fixed frame sizes: pick the fastest convolutions once
         info = media_io.probe(self.video)
         self.start, self.end = media_io.check_range(info, self.start, self.end)
-        self.config = preset_config(self.preset, info.size, **self.overrides)
+        self.config = self.requested = preset_config(self.preset, info.size, **self.overrides)
         self.target = {"video": str(info.path.resolve()), "hash": media_io.content_hash(info.path), "start": self.start, "end": self.end}
         self.earlier = train_more.finished_model(self.folder, self.target) if self.resume else None
-        if self.earlier is not None:
-            self.config = TrainConfig.from_dict(self.earlier["config"])  # a model continues with its own settings
+        if self.earlier is not None:  # a model continues with its own settings (and its own layer)
+            self.config = self.requested = TrainConfig.from_dict(self.earlier["config"])
         try:
             payload = distributed.main_first(self._open_folder, self.env, then_others=False)
             if self.resume and not self.env.is_main:
                 payload = read_checkpoint(self.checkpoint)
             self._seed(self.config.seed)
+            self.layer = distributed.main_first(self._choose_layer, self.env)
+            self.config = resolved_config(self.requested, self.layer)
             self.datasets = self._build_datasets()
             self.stats = self.datasets["body"].stats
             if payload is None:
@@ -165,8 +170,8 @@ class TrainingRun:
             raise EdnError(BAD_CHECKPOINT, f"There is no training of {self.name!r} to resume ({self.checkpoint} is missing); "
                                            "start it without --resume.")
         payload = read_checkpoint(self.checkpoint)
-        saved = {**payload["config"], "useful_steps": self.config.useful_steps}  # a warning's floor, not how it trains
-        differences = flat_differences(self.config.to_dict(), saved)
+        saved = {**payload["config"], "useful_steps": self.requested.useful_steps}  # a warning's floor, not how it trains
+        differences = flat_differences(self.requested.to_dict(), saved)
         saved_target = payload["extra"].get("target", {})
         differences += flat_differences({k: self.target[k] for k in ("hash", "start", "end")},  # the file may have moved
                                         {k: saved_target.get(k) for k in ("hash", "start", "end")})
@@ -182,10 +187,14 @@ class TrainingRun:
         np.random.seed(seed)
         random.seed(seed)
 
+    def _choose_layer(self) -> TargetLayer:
+        """Person or full-frame (the masks come with the target's pose extraction, cached)."""
+        return choose_target_layer(self.video, self.start, self.end, self.requested, self.progress, self.cancelled)
+
     def _build_datasets(self) -> dict[str, TrainingData]:
         def build(size: tuple[int, int]) -> Callable[[], TrainingData]:
             return lambda: build_dataset(self.video, size, face_side_for_height(size[1]), self.start, self.end,
-                                         self.config.pose_model, self.config.smoothing, self.progress, self.cancelled)
+                                         self.config.pose_model, self.config.smoothing, self.progress, self.cancelled, self.layer)
 
         body_size, out_size = (self.config.width, self.config.height), self.config.output_size
         data = {"body": distributed.main_first(build(body_size), self.env)}
@@ -234,12 +243,14 @@ class TrainingRun:
             networks = {"generator": generator, "face_generator": define_face_generator(config.face_generator),
                         "face_discriminator": FaceDiscriminator(config.face_discriminator)}
         else:
-            generator = define_generator(config.global_generator if stage == "body" else config.generator)
+            generator = init_weights(define_generator(config.global_generator if stage == "body" else config.generator), config.weight_init)
             if stage == "local" and previous is not None:
                 generator.load_global_state(plain(previous).state_dict(), plain(previous).config)
             networks = {"generator": generator, "discriminator": discriminator_from_config(config.discriminator),
                         "temporal": discriminator_from_config(config.temporal_discriminator)}
         for name, module in networks.items():
+            if name != "generator":  # the generator is new only in body stages: initialised above
+                init_weights(module, config.weight_init)
             networks[name] = self._placed(plain(module))
         trained, judges = ("face_generator", ("face_discriminator",)) if stage == "face" else ("generator", ("discriminator", "temporal"))
         betas = (config.beta1, config.beta2)
@@ -289,14 +300,11 @@ class TrainingRun:
         return self._vgg
 
     def _batch(self, stage: Stage) -> Batch:
-        starts = stage.sampler.next_batch()
-        label_prev, real_prev = stage.data.tensors(starts, self.device)
-        label_cur, real_cur = stage.data.tensors(starts + 1, self.device)
-        tensors = [label_prev, label_cur, real_prev, real_cur]
+        batch = pair_batch(stage.data, stage.sampler.next_batch(), self.device, face_boxes=stage.name == "face")
         if self.device.type == "cuda" and self.config.channels_last:
-            tensors = [t.contiguous(memory_format=torch.channels_last) for t in tensors]
-        boxes = stage.data.face_boxes(starts + 1) if stage.name == "face" else None
-        return Batch(*tensors, boxes=boxes)
+            tensors = [t.contiguous(memory_format=torch.channels_last) for t in batch.tensors()]
+            batch = Batch(*tensors, boxes=batch.boxes, person=batch.person)
+        return batch
 
     def _report(self, stage: str) -> None:
         self.progress(*progress_counts(self.position), STAGE_LABELS[stage])
@@ -339,7 +347,7 @@ class TrainingRun:
         self._last_save = time.monotonic()
         if not self.env.is_main:
             return
-        save_checkpoint(self.checkpoint, config=self.config.to_dict(), position=self.position, networks=stage.networks,
+        save_checkpoint(self.checkpoint, config=self.requested.to_dict(), position=self.position, networks=stage.networks,
                         optimizers=stage.optimizers, sampler_state=stage.sampler.state_dict(), history=self.history,
                         extra={"target": self.target})
         if self._last_report is None or time.monotonic() - self._last_report >= REPORT_INTERVAL_S:
@@ -368,6 +376,7 @@ class TrainingRun:
                              "minutes": self.position.minutes}, "vgg_loss": isinstance(self._vgg, VGGLoss),
                              "face_stage": face_generator is not None},
                 "target": self.target,
+                **layer_info(self.folder, self.layer, self.config),
                 "dataset": {"folder": str(out.folder), "train_frames": out.training_frames(self.config.holdout_fraction),
                             "frames": len(out)},
             }

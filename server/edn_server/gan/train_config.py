@@ -12,6 +12,8 @@ from typing import Any, Self
 
 from ..errors import BAD_PARAMS, EdnError
 from ..names import TRAIN_STAGE, sub_stage
+from ..person.plate import PERSON
+from ..person.target import LAYERS
 from .configs import DictConfig, DiscriminatorConfig, FaceGeneratorConfig, GeneratorConfig
 from .face import SIDE_MULTIPLE, face_side
 from .losses import LossWeights
@@ -52,6 +54,9 @@ class TrainConfig(DictConfig):
     Learning rate: `lr` for the first half of each stage, then linear decay to 0 (pix2pixHD).
     `weight_init`: "default" (PyTorch's) or "normal" (pix2pixHD's N(0, 0.02)), see weight_init.py.
     `amp` and `channels_last` take effect on CUDA only; CPU training stays fp32 and contiguous.
+    `layer`: "auto" (person mode when the target's background is static, else full-frame),
+    "person" (the same check; a moving background still trains full-frame) or "full-frame". A run
+    resolves it (person_config) before building networks; checkpoints keep the requested config.
     """
 
     preset: str = "preview"
@@ -85,8 +90,11 @@ class TrainConfig(DictConfig):
     pose_model: str = "full"
     sample_count: int = 4
     useful_steps: int = 0  # below this many steps the model's frames are noise: it carries a warning (0: no floor)
+    layer: str = "auto"
 
     def __post_init__(self):
+        if self.layer not in LAYERS:
+            raise ValueError(f"TrainConfig.layer must be one of {', '.join(LAYERS)}, got {self.layer!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"TrainConfig.preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.weight_init not in INIT_SCHEMES:
@@ -169,6 +177,24 @@ def check_budget(steps: int | None, minutes: float | None) -> None:
         raise EdnError(BAD_PARAMS, f"steps={steps!r} must be a whole number of at least 1.")
     if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
         raise EdnError(BAD_PARAMS, f"minutes={minutes!r} must be a positive number.")
+
+
+PERSON_MASK_WEIGHT = 10.0  # the alpha's L1 to the person mask, on the scale of the preview's L1 term (10)
+
+
+def person_config(config: TrainConfig) -> TrainConfig:
+    """The config a person-mode run trains: a square window with the same or fewer pixels (so the
+    same or fewer generator FLOPs: the networks are fully convolutional) as the preset's frame,
+    the generator predicting alpha, and the mask loss on. A standing person with arms stretched
+    out fits a square best: at 2:1 the window would be the whole frame (subject 4), at 1:2 the
+    outstretched arms would need a window twice as tall as the person."""
+    multiple = config.global_generator.size_multiple
+    side = max(multiple, int((config.width * config.height) ** 0.5) // multiple * multiple)
+    weights = config.loss_weights
+    if not weights.mask:
+        weights = dataclasses.replace(weights, mask=PERSON_MASK_WEIGHT)
+    return dataclasses.replace(config, width=side, height=side, layer=PERSON, loss_weights=weights,
+                               generator=dataclasses.replace(config.generator, predict_alpha=True))
 
 
 def face_side_for_height(height: int) -> int:

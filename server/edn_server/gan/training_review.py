@@ -15,7 +15,9 @@ import torch
 from ..atomic import atomic_file
 from ..names import HELDOUT_SAMPLE_FILE, LOSSES_FILE, LOSSES_JSON
 from .dataset import TrainingData
-from .steps import plain, refine_faces
+from .networks import split_alpha
+from .steps import PairGenerator, generate_pair, over_plate, pair_batch, plain, refine_faces
+from .window_warp import recut, recut_theta
 
 log = logging.getLogger(__name__)
 HELDOUT_EVERY_S = 120.0  # often enough to decide whether to stop early; each costs a few generator passes
@@ -44,11 +46,11 @@ def training_samples(generator: torch.nn.Module, face_generator: torch.nn.Module
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
-    label_prev, _ = data.tensors(starts, device)
-    label_cur, real_cur = data.tensors(starts + 1, device)
-    generated = modules[0](label_cur, modules[0](label_prev, None))
+    batch = pair_batch(data, starts, device, face_boxes=face_generator is not None)
+    generated = generate_pair(PairGenerator(modules[0]), batch)[1]
     if face_generator is not None:
-        generated, _ = refine_faces(modules[1], generated, label_cur, data.face_boxes(starts + 1))
+        generated, _ = refine_faces(modules[1], generated, batch.label_cur, batch.boxes)
+    label_cur, real_cur = batch.label_cur, batch.real_cur
     for m, mode in zip(modules, modes, strict=True):
         m.train(mode)
     return sample_grid(label_cur, generated, real_cur)
@@ -69,13 +71,17 @@ def heldout_sample(generator: torch.nn.Module, face_generator: torch.nn.Module |
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
-    rows, previous = [], None
-    for index in tail:
+    rows, previous, config = [], None, modules[0].config
+    for step, index in enumerate(tail):
         if not data.usable[index]:
             previous = None
             continue
         label, real = data.tensors(np.array([index]), device)
-        previous = generated = modules[0](label, previous)
+        if previous is not None and data.person:  # the previous output re-cut into this frame's window
+            previous = recut(previous, recut_theta(data.windows[tail[step - 1:step]], data.windows[[index]], device))
+        output = modules[0](label, previous)
+        previous = split_alpha(output, config)[0]
+        generated, _ = over_plate(output, data.person_tensors(np.array([index]), device)[1] if data.person else None, config)
         if face_generator is not None and data.has_box[index]:
             generated, _ = refine_faces(modules[1], generated, label, data.face_boxes(np.array([index])))
         if index in shown:

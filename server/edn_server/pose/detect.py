@@ -26,7 +26,7 @@ from ..progress import Progress, check_cancelled, no_progress
 from .gaps import describe_gaps, fill_short_gaps
 from .landmarker import Landmarker, to_mp_image
 from .landmarks import HIPS, NUM_LANDMARKS
-from .sequence import PoseSequence
+from .sequence import PoseSequence, mask_size
 
 __all__ = ["DetectOptions", "EXTRACTION_VERSION", "choose_person", "describe_gaps", "extract_poses", "pose_cache_path"]
 
@@ -52,6 +52,9 @@ class DetectOptions:
         hips are farther than `max_jump` body sizes from theirs is someone else, and the frame is
         left undetected instead of switching; after that, whoever is found becomes the subject.
     prefetch: frames decoded ahead in the background thread.
+    masks: also keep the tracked person's segmentation mask per frame (PoseSequence.masks), for a
+        target's person layer; the same landmark pass outputs it, at a small extra cost per frame, so
+        source extraction leaves it off. Part of the cache key only when on (older caches still match).
     """
 
     num_poses: int = 1
@@ -62,6 +65,7 @@ class DetectOptions:
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     prefetch: int = 4
+    masks: bool = False
 
     def validate(self) -> None:
         if not 1 <= self.num_poses <= 10:
@@ -87,6 +91,8 @@ class DetectOptions:
     def cache_fields(self) -> dict:
         fields = dataclasses.asdict(self)
         fields.pop("prefetch")
+        if not fields["masks"]:
+            fields.pop("masks")
         return fields
 
 
@@ -124,13 +130,13 @@ def extract_poses(
 
     cache_file = pose_cache_path(info, start, end, model, model_path, options)
     if use_cache:
-        cached = _load_cached(cache_file, end - start)
+        cached = _load_cached(cache_file, end - start, options.masks)
         if cached is not None:
             progress(end - start, end - start, STAGE)
             return cached
 
     model_file = model_path if model_path is not None else _ensure_model(model, progress)
-    keypoints, detected = _detect(info, start, end, model_file, options, progress, cancelled)
+    keypoints, detected, masks = _detect(info, start, end, model_file, options, progress, cancelled)
     if not detected.any():
         raise EdnError(
             NO_PERSON,
@@ -139,7 +145,7 @@ def extract_poses(
         )
     keypoints, interpolated = fill_short_gaps(keypoints, detected, max_gap=options.gap_frames(info.fps))
     seq = PoseSequence(keypoints=keypoints, detected=detected, fps=info.fps, size=info.size,
-                       interpolated=interpolated, frame_start=start)
+                       interpolated=interpolated, frame_start=start, masks=masks)
     try:
         seq.save(cache_file)
     except OSError as exc:  # the cache only saves time: a full or read-only disk must not lose the result
@@ -161,7 +167,7 @@ def pose_cache_path(info: media_io.MediaInfo, start: int, end: int, model: str =
     return pose_cache_dir() / f"{media_hash[:16]}_{start}-{end}_{label}_{digest}.npz"
 
 
-def _load_cached(path: Path, frames: int) -> PoseSequence | None:
+def _load_cached(path: Path, frames: int, want_masks: bool = False) -> PoseSequence | None:
     """The cached poses, or None when absent or unreadable (then they are detected again)."""
     if not path.is_file():
         return None
@@ -169,7 +175,9 @@ def _load_cached(path: Path, frames: int) -> PoseSequence | None:
         seq = PoseSequence.load(path)
     except (EdnError, ValueError):  # a damaged or outdated entry: detect again and overwrite it
         return None
-    return seq if len(seq) == frames else None
+    if len(seq) != frames or (want_masks and seq.masks is None):
+        return None
+    return seq
 
 
 def _ensure_model(variant: str, progress: Progress) -> Path:
@@ -179,19 +187,22 @@ def _ensure_model(variant: str, progress: Progress) -> Path:
 
 
 def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, options: DetectOptions,
-            progress: Progress, cancelled: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray]:
+            progress: Progress, cancelled: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     total = end - start
     # Grown per decoded frame: a clip's header can claim any frame count (a 52 KB file, 50 million frames).
     keypoints: list[np.ndarray] = []
     detected: list[bool] = []
     empty = np.zeros((NUM_LANDMARKS, 4), dtype=np.float32)
+    small = mask_size(info.size)
+    masks: list[np.ndarray] | None = [] if options.masks else None
+    no_mask = np.zeros((small[1], small[0]), np.uint8)
     previous: np.ndarray | None = None
     previous_frame = -1
     # Within this many frames of the last detection a far-away candidate is another person, not a move.
     memory = max(1, round(options.track_memory_s * info.fps))
     last_ms = -1
     # The copy into a MediaPipe image happens in the decode thread too, off the detector's path.
-    with Landmarker(model_file, **options.landmarker_settings()) as landmarker, contextlib.closing(
+    with Landmarker(model_file, **options.landmarker_settings(), segmentation=options.masks) as landmarker, contextlib.closing(
             media_io.iter_frames(info, start, end, prefetch=options.prefetch, transform=to_mp_image)) as frames:
         for i, image in enumerate(frames):
             check_cancelled(cancelled)
@@ -200,6 +211,8 @@ def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, op
             candidates = landmarker.detect(image, last_ms)
             keypoints.append(empty)
             detected.append(False)
+            if masks is not None:
+                masks.append(no_mask)
             if candidates:
                 jump_limit = options.max_jump if i - previous_frame <= memory else None
                 chosen = choose_person(candidates, previous, jump_limit)
@@ -207,8 +220,23 @@ def _detect(info: media_io.MediaInfo, start: int, end: int, model_file: Path, op
                     previous = keypoints[i] = chosen
                     previous_frame = i
                     detected[i] = True
+                    if masks is not None:
+                        masks[i] = _small_mask(landmarker.last_masks, candidates, chosen, small)
             progress(i + 1, total, STAGE)
-    return (np.stack(keypoints) if keypoints else np.zeros((0, NUM_LANDMARKS, 4), np.float32)), np.array(detected, dtype=bool)
+    stacked = np.stack(keypoints) if keypoints else np.zeros((0, NUM_LANDMARKS, 4), np.float32)
+    stacked_masks = None if masks is None else (np.stack(masks) if masks else np.zeros((0, small[1], small[0]), np.uint8))
+    return stacked, np.array(detected, dtype=bool), stacked_masks
+
+
+def _small_mask(found: list[np.ndarray], candidates: list[np.ndarray], chosen: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The chosen person's mask (0..1 float) as uint8 0..255 at the stored `size` (w, h)."""
+    import cv2
+
+    index = next((k for k, c in enumerate(candidates) if c is chosen), 0)
+    if index >= len(found):
+        return np.zeros((size[1], size[0]), np.uint8)
+    mask = cv2.resize(np.asarray(found[index], np.float32), size, interpolation=cv2.INTER_AREA)
+    return np.clip(np.rint(mask * 255.0), 0, 255).astype(np.uint8)
 
 
 def _box(points: np.ndarray) -> tuple[float, float, float, float]:

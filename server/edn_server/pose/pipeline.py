@@ -6,6 +6,7 @@ The result is a PoseSequence; what later steps add per frame (person masks, crop
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +32,12 @@ def pose_sequence(
     model_path: str | os.PathLike | None = None,
     detect: DetectOptions | None = None,
     use_cache: bool = True,
+    masks: bool = False,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> PoseSequence:
     """The poses of frames [start, end) of a movie or image folder (see extract_poses for the media,
-    range, fps and detector arguments), smoothed with strength `smoothing` (0 = as detected) and,
+    range, fps and detector arguments; `masks` also keeps the person masks, for a target), smoothed with strength `smoothing` (0 = as detected) and,
     with a `target`, normalized into its frame with `normalization` (default: automatic).
 
     Bad smoothing or normalization values are refused before the (slow) detection starts.
@@ -45,6 +47,8 @@ def pose_sequence(
     if normalization is not None:
         normalization.validate()
     progress = progress or no_progress
+    if masks:
+        detect = dataclasses.replace(detect or DetectOptions(), masks=True)
     source = extract_poses(media, model=model, start=start, end=end, fps=fps, progress=progress, cancelled=cancelled,
                            use_cache=use_cache, model_path=model_path, options=detect)
     if target is None:

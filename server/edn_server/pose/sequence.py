@@ -1,4 +1,10 @@
-"""A clip's poses and the npz file format every pose command reads and writes."""
+"""A clip's poses and the npz file format every pose command reads and writes.
+
+Keys of the npz: keypoints, detected, fps, size (required); interpolated, frame_start (optional);
+masks (optional, target extraction only): (frames, h, w) uint8 person masks 0..255 of the tracked
+person at a reduced resolution (long side <= MASK_LONG_SIDE, the frame's aspect), zeros where nobody
+was detected. Files without the optional keys (older ones included) load with their defaults.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -32,6 +38,16 @@ def frame_size(value, what: str = "size") -> tuple[int, int]:
     return int(width), int(height)
 
 
+MASK_LONG_SIDE = 256
+
+
+def mask_size(frame_size: tuple[int, int], long_side: int = MASK_LONG_SIDE) -> tuple[int, int]:
+    """(w, h) of the stored masks of a `frame_size` (w, h) frame: the long side at most `long_side`."""
+    width, height = frame_size
+    scale = min(1.0, long_side / max(width, height))
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
 @dataclasses.dataclass
 class PoseSequence:
     """Per-frame keypoints of one person.
@@ -44,6 +60,7 @@ class PoseSequence:
     size: (width, height) of the frame the pixels refer to.
     interpolated: (frames,) bool, frames whose keypoints were filled in from neighbours.
     frame_start: index of the first frame in the source clip (0-based).
+    masks: (frames, h, w) uint8 person masks (0..255) at a reduced resolution, or None.
     """
 
     keypoints: np.ndarray
@@ -52,6 +69,7 @@ class PoseSequence:
     size: tuple[int, int]
     interpolated: np.ndarray | None = None
     frame_start: int = 0
+    masks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
@@ -69,6 +87,10 @@ class PoseSequence:
                 f"keypoints {self.keypoints.shape}, detected {self.detected.shape} and interpolated "
                 f"{self.interpolated.shape} do not describe the same {frames} frames of {NUM_LANDMARKS} landmarks"
             )
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks, dtype=np.uint8)
+            if self.masks.ndim != 3 or len(self.masks) != frames:
+                raise ValueError(f"masks {self.masks.shape} do not describe the same {frames} frames")
 
     def __len__(self) -> int:
         return len(self.detected)
@@ -93,6 +115,7 @@ class PoseSequence:
                 size=np.asarray(self.size, dtype=np.int32),
                 interpolated=self.interpolated,
                 frame_start=np.int64(self.frame_start),
+                **({"masks": self.masks} if self.masks is not None else {}),
             )
         return path
 
@@ -113,6 +136,7 @@ class PoseSequence:
                     size=data["size"],
                     interpolated=data["interpolated"] if "interpolated" in data else None,
                     frame_start=_frame_index(data["frame_start"]) if "frame_start" in data else 0,
+                    masks=data["masks"] if "masks" in data else None,
                 )
         except EdnError:
             raise

@@ -41,6 +41,9 @@ class TrainParams(BaseModel):
                                             "with its own settings; the preset is then ignored")
     pose_model: Literal["lite", "full", "heavy"] | None = Field(
         None, description="PoseLandmarker variant for the target's poses (default: the preset's, full)")
+    layer: Literal["auto", "person", "full-frame"] = Field(
+        "auto", description="auto: train the person over a background plate when the target's background is static "
+                            "(else full-frame, with the reason in model.json); full-frame: the whole frame, as EDN")
 
     @field_validator("name")
     @classmethod
@@ -142,8 +145,9 @@ def _result(folder: Path, meta: dict, resumed_from: int, attempt: int) -> dict:
     samples, heldout = folder / SAMPLES_FILE, folder / HELDOUT_SAMPLE_FILE
     files = [folder / name for name in (registry.MODEL_FILE, SAMPLES_FILE, HELDOUT_SAMPLE_FILE, LOSSES_FILE)]
     return {
-        "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"), "steps": meta.get("steps"),
-        "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder),
+        "model": folder.name, "preset": meta.get("preset"), "resolution": meta.get("resolution"),
+        "output_size": meta.get("output_size") or meta.get("resolution"), "steps": meta.get("steps"),
+        "seconds": (meta.get("training") or {}).get("seconds"), "folder": str(folder), **registry.model_mode(meta),
         "samples": str(samples) if samples.is_file() else None, "heldout_sample": str(heldout) if heldout.is_file() else None,
         "resumed_from_step": resumed_from, "attempt": attempt,
         "files": [str(f) for f in files if f.is_file()], "warning": registry.training_warning(meta),
@@ -176,7 +180,7 @@ def run_train(ctx: JobContext) -> dict:
     if not ours:
         owner.write_text(json.dumps({"model": params.name, "steps_before": steps_now}))
     media = ctx.media
-    overrides = {"pose_model": params.pose_model} if params.pose_model else None
+    overrides = {"layer": params.layer, **({"pose_model": params.pose_model} if params.pose_model else {})}
     model = train(media.path, params.name, preset=params.preset, steps=params.steps, minutes=params.minutes,
                   resume=params.resume or resumed_from is not None, start=media.start, end=media.end,
                   progress=_job_progress(ctx, params), cancelled=ctx.cancelled, config_overrides=overrides)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ... import registry
 from ...config import data_dir
-from ...errors import EdnError
+from ...errors import BAD_PARAMS, EdnError
 from ...names import (
     COMPILE_STAGE,
     DETECT_STAGE,
@@ -21,6 +21,7 @@ from ...names import (
     NORMALIZE_STAGE,
     RESULT_MANIFEST,
 )
+from ...person.composite import output_size
 from ...pose.normalize import NormalizeOptions
 from ..job_contract import FieldError, JobContext, JobKind, OutputParams, ResolvedMedia
 from ..pose_media import load_pose_range
@@ -37,6 +38,12 @@ class TransferParams(OutputParams):
     compile: Literal["auto", "on", "off"] = Field(
         "auto", description="run the networks through torch.compile (about 1.4x faster on a CPU after a one-off "
                             "compile of ~20 s, less once cached); auto = for clips of 2000 frames or more")
+    output: Literal["composite", "person-alpha"] = Field(
+        "composite", description="composite: the person over the target's background; person-alpha: the person alone "
+                                 "with alpha (RGBA PNGs, no mp4), for an Alpha Over strip. Needs a person-mode model")
+    output_height: Literal["target", "1080", "720", "512", 1080, 720, 512] = Field(
+        "target", description="height of the output frames: target (the target video's own), or 1080 / 720 / 512 "
+                              "(not above the target's)")
 
 
 ScoreSide = Annotated[int, Field(ge=11, le=8192)]  # evaluate.check_size's bounds: the SSIM window .. MAX_SCORE_SIDE
@@ -60,7 +67,24 @@ def check_model(name: str, field: str = "params.model") -> Path:
 
 
 def validate_uses_model(media: ResolvedMedia | None, params: TransferParams | EvalParams) -> None:
-    check_model(params.model)
+    folder = check_model(params.model)
+    if isinstance(params, TransferParams):
+        check_output_params(registry.read_model_info(folder, complete=False), params)
+
+
+def check_output_params(meta: dict, params: TransferParams) -> None:
+    """The output kind and height against the model: FieldErrors naming params.output / params.output_height."""
+    mode = registry.model_mode(meta)["mode"]
+    if params.output == "person-alpha" and mode != "person":
+        raise FieldError(BAD_PARAMS, f"output person-alpha needs a person-mode model; {params.model!r} is {mode} "
+                                     f"({registry.model_mode(meta)['mode_reason']}) and has no alpha. Use output composite.",
+                         "params.output")
+    native = (meta.get("stats") or {}).get("frame_size")
+    if native:
+        try:
+            output_size((int(native[0]), int(native[1])), params.output_height, field="params.output_height")
+        except EdnError as exc:
+            raise FieldError(exc.code, exc.message, "params.output_height") from exc
 
 
 def validate_transfer(media: ResolvedMedia | None, params: TransferParams) -> None:
@@ -78,12 +102,14 @@ def run_transfer(ctx: JobContext) -> dict:
     poses = load_pose_range(media.path, media.start, media.end) if media.is_poses else None
     result = transfer(media.path, trained, out, normalization=params.normalization, smoothing=params.smooth, source_poses=poses,
                       face=params.face, start=media.start, end=media.end, pose_model=params.pose_model,
-                      progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video, compile=params.compile)
+                      progress=ctx.progress, cancelled=ctx.cancelled, write_video=params.video, compile=params.compile,
+                      output=params.output, output_height=params.output_height)
     return {
         "model": trained.name, "frames_dir": str(result.out_dir), "frame_start": media.start, "frames": result.frames,
         # the names preview_poses uses too: the result archive takes exactly these frames
         "first_frame": media.start, "frame_count": result.frames, "frame_pattern": FRAME_PATTERN,
-        "video": str(result.video_path) if result.video_path else None, "size": list(trained.resolution),
+        "video": str(result.video_path) if result.video_path else None, "size": list(result.size),
+        "output": params.output, "mode": trained.mode,
         "fps": media.info.fps, "fps_generated": round(result.fps_generated, 2), "seconds": round(result.seconds, 2),
         "poses": str(result.normalized_poses_path), "compiled": result.compiled,
         "files": [str(result.out_dir / RESULT_MANIFEST), str(result.normalized_poses_path)],
