@@ -162,7 +162,7 @@ def test_eval_reports_the_metrics(server, trained):
 def test_a_running_training_serves_its_latest_heldout_sample(server, trained):
     """An artist watches the model learn: real | label | generated on a frame it never trained on."""
     c = server.client()
-    job_id = c.submit("train", {"name": "watched", "preset": "tiny", "steps": 1_000_000}, _target())
+    job_id = c.submit("train", {"name": "watched", "preset": "tiny", "steps": 1_000_000, "layer": "full-frame"}, _target())
     waiting = c.submit("train", {"name": "waiting", "preset": "tiny", "steps": 10}, _target())  # heavy jobs run one at a time
     status, reply = c.json("GET", f"/v1/jobs/{waiting}/sample")
     assert status == 404 and reply["error"]["code"] == "NOT_READY" and c.job(waiting)["sample"] is None, reply

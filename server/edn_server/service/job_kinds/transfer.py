@@ -89,7 +89,7 @@ def check_output_params(meta: dict, params: TransferParams) -> None:
 
 def validate_transfer(media: ResolvedMedia | None, params: TransferParams) -> None:
     check_per_frame(media, params)
-    check_model(params.model)
+    validate_uses_model(media, params)
 
 
 def run_transfer(ctx: JobContext) -> dict:
