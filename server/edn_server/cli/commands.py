@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
     from ..gan.train import train
     from ..names import HELDOUT_SAMPLE_FILE, SECONDS, TRAIN_STAGE
     from ..progress import TqdmProgress
-    from . import registry
+    from .. import registry
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     heldout = registry.models_dir(data_dir()) / args.name / HELDOUT_SAMPLE_FILE
