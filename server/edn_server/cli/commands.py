@@ -89,11 +89,11 @@ def cmd_render(args) -> int:
 def cmd_train(args) -> int:
     import time
 
+    from .. import registry
     from ..config import data_dir
     from ..gan.train import train
     from ..names import HELDOUT_SAMPLE_FILE, SECONDS, TRAIN_STAGE
     from ..progress import TqdmProgress
-    from . import registry
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     heldout = registry.models_dir(data_dir()) / args.name / HELDOUT_SAMPLE_FILE
