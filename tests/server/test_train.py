@@ -216,7 +216,8 @@ def test_edn_train_prints_the_heldout_sample_of_frames_it_never_trained_on(clip,
     from edn_server import cli
     from edn_server.names import HELDOUT_SAMPLE_FILE
 
-    assert cli.main(["train", str(clip), "--name", "watched", "--preset", "tiny", "--steps", "2", "--end", str(FRAMES)]) == 0
+    assert cli.main(["train", str(clip), "--name", "watched", "--preset", "tiny", "--steps", "2", "--end", str(FRAMES),
+                     "--layer", "full-frame"]) == 0  # the `data` fixture holds full-frame tiles
     path = models_dir(data_dir()) / "watched" / HELDOUT_SAMPLE_FILE
     assert str(path) in capsys.readouterr().out and path.is_file()
     import cv2
