@@ -104,7 +104,8 @@ def test_walkthrough_renders_the_transferred_motion_and_saves_the_blend(server, 
 
     model = json.loads((data_dir / "models" / MODEL / "model.json").read_text())
     movie = probe(out / "demo.mp4")
-    assert (movie.frame_count, movie.size, movie.fps) == (FRAMES, tuple(model["resolution"]), 20.0)
+    size = tuple(model.get("output_size") or model["resolution"])  # a person-mode model composites at the target size
+    assert (movie.frame_count, movie.size, movie.fps) == (FRAMES, size, 20.0)
     assert not list(out.glob(".demo*"))  # the partial render was renamed, not left behind
     # the movie shows the generated frames (the source strip is muted), not the source dancer
     frames_dir = next((out / "edn_output").iterdir())
