@@ -142,7 +142,8 @@ def transfer(
         _clear_previous_results(out_dir)
         _write_json(out_dir / PENDING, {"frames": names, "video": VIDEO if write_video else None, "poses": POSES})
     except OSError as exc:
-        raise EdnError(OUTPUT_UNWRITABLE, f"Cannot write into {out_dir} ({exc.strerror or exc}); choose a folder you can write to.") from exc
+        raise EdnError(OUTPUT_UNWRITABLE, f"Cannot write into {out_dir} ({exc.strerror or exc}); "
+                                          "choose a folder you can write to.") from exc
     written: list[Path] = []
     try:
         generation_s = _generate(engine, frames, out_dir, names, write_video, info.fps, progress, cancelled, written)

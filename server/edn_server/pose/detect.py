@@ -126,7 +126,8 @@ def extract_poses(
     if model_path is not None:
         model_path = Path(model_path).expanduser()
         if not model_path.is_file():
-            raise EdnError(POSE_MODEL_MISSING, f"Pose model {model_path} does not exist. Pass a PoseLandmarker .task file, or omit it to use the '{model}' model.")
+            raise EdnError(POSE_MODEL_MISSING, f"Pose model {model_path} does not exist. "
+                                               f"Pass a PoseLandmarker .task file, or omit it to use the '{model}' model.")
 
     cache_file = pose_cache_path(info, start, end, model, model_path, options)
     if use_cache:

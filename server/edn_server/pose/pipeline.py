@@ -37,8 +37,9 @@ def pose_sequence(
     cancelled: Callable[[], bool] | None = None,
 ) -> PoseSequence:
     """The poses of frames [start, end) of a movie or image folder (see extract_poses for the media,
-    range, fps and detector arguments; `masks` also keeps the person masks, for a target), smoothed with strength `smoothing` (0 = as detected) and,
-    with a `target`, normalized into its frame with `normalization` (default: automatic).
+    range, fps and detector arguments; `masks` also keeps the person masks, for a target), smoothed with
+    strength `smoothing` (0 = as detected) and, with a `target`, normalized into its frame with
+    `normalization` (default: automatic).
 
     Bad smoothing or normalization values are refused before the (slow) detection starts.
     Raises EdnError: extract_poses' errors, BAD_PARAMS, NO_ANKLES (normalization needs the feet).

@@ -128,7 +128,8 @@ class PoseSequence:
             with np.load(path, allow_pickle=False) as data:
                 missing = [k for k in REQUIRED_KEYS if k not in data]
                 if missing:
-                    raise EdnError(BAD_POSE_FILE, f"{path} is not an edn pose file: it lacks {', '.join(missing)}. Create it with `edn pose extract`.")
+                    raise EdnError(BAD_POSE_FILE, f"{path} is not an edn pose file: it lacks {', '.join(missing)}. "
+                                                  "Create it with `edn pose extract`.")
                 return cls(
                     keypoints=data["keypoints"],
                     detected=data["detected"],
@@ -141,7 +142,8 @@ class PoseSequence:
         except EdnError:
             raise
         except (OSError, ValueError, TypeError, OverflowError, zipfile.BadZipFile, KeyError, EOFError) as exc:
-            raise EdnError(BAD_POSE_FILE, f"{path} could not be read as a pose file ({exc}). Extract the poses again with `edn pose extract`.") from exc
+            raise EdnError(BAD_POSE_FILE, f"{path} could not be read as a pose file ({exc}). "
+                                          "Extract the poses again with `edn pose extract`.") from exc
 
 
 MAX_FRAME_START = 10**9  # a frame index in any clip; beyond it a pose file is damaged, not long
