@@ -48,7 +48,8 @@ def test_report_is_one_offline_file_with_curves_samples_metrics_and_stats(model,
     assert (model.folder / "samples.png").read_bytes() in pngs and (model.folder / "losses.png").read_bytes() in pngs
     assert "Only the final grid exists" in page  # training keeps only the latest samples.png
     # what the model is
-    assert "report-tiny" in page and "tiny" in page and "128 x 64" in page
+    width, height = model.resolution  # 88 x 88: the tiny preset's person window (128 x 64 full-frame)
+    assert "report-tiny" in page and "tiny" in page and f"{width} x {height}" in page
     # the target's normalization statistics, as numbers
     stats = json.loads((model.folder / "model.json").read_text())["stats"]
     for key in ("ankle_far_y", "ankle_close_y", "height_far", "height_close", "standing_height"):
