@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 
+# -- what a trained model generates (model.json's `mode`) ------------------------------------------
+PERSON = "person"  # the person with alpha in a window, composited over the target's background plate
+FULL_FRAME = "full-frame"  # the whole frame, as EDN (and every model trained before the person layer)
+
 # -- progress stages (shown to users as the job's `stage`; the scheduler weights them per kind) --
 DETECT_STAGE = "detect poses"
 NORMALIZE_STAGE = "smooth and normalize"

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 from .errors import BAD_MODEL, BAD_PARAMS, MODEL_NOT_FOUND, UNDER_TRAINED, EdnError
+from .names import FULL_FRAME
 
 MODEL_FILE = "model.json"
-FULL_FRAME = "full-frame"  # person.plate.FULL_FRAME, without importing the person layer here
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
 
 

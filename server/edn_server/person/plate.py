@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PERSON = "person"
-FULL_FRAME = "full-frame"
+from ..names import FULL_FRAME, PERSON
+
 MODES = (PERSON, FULL_FRAME)
 
 _MISSING = np.uint16(0xFFFF)  # sorts after every 8-bit value

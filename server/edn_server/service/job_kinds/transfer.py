@@ -19,6 +19,7 @@ from ...names import (
     MEDIAN_STAGE,
     METRICS_FILE,
     NORMALIZE_STAGE,
+    PERSON,
     RESULT_MANIFEST,
 )
 from ...person.composite import output_size
@@ -75,7 +76,7 @@ def validate_uses_model(media: ResolvedMedia | None, params: TransferParams | Ev
 def check_output_params(meta: dict, params: TransferParams) -> None:
     """The output kind and height against the model: FieldErrors naming params.output / params.output_height."""
     mode = registry.model_mode(meta)["mode"]
-    if params.output == "person-alpha" and mode != "person":
+    if params.output == "person-alpha" and mode != PERSON:
         raise FieldError(BAD_PARAMS, f"output person-alpha needs a person-mode model; {params.model!r} is {mode} "
                                      f"({registry.model_mode(meta)['mode_reason']}) and has no alpha. Use output composite.",
                          "params.output")
