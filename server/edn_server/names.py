@@ -19,6 +19,7 @@ GENERATE_STAGE = "generate frames"
 COMPILE_STAGE = "compile the generator"
 EVALUATE_STAGE = "evaluate"
 MEDIAN_STAGE = "median baseline"
+TRAINING_FRAMES_STAGE = "read training frames"  # the baselines' frames, decoded from the target clip
 DOWNLOAD_STAGE = "download pose model"
 BUILD_STAGE = "build pose model"
 # Once-per-machine preparations that may run inside any job: they carry no weight of their own.

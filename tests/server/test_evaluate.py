@@ -130,6 +130,25 @@ def test_scoring_at_a_fixed_size_and_the_nearest_training_frame(target, tmp_path
     assert without_data["baseline"] is None and "dataset cache" in without_data["nearest_baseline"]["unavailable_reason"]
 
 
+def test_the_baselines_come_from_the_models_own_training_clip(target, tmp_path):
+    """A model that names its training clip (every model since the person layer; a person model's
+    cache holds windows, not frames) gets both baselines from that clip at the scoring size, its
+    held-out tail excluded: scored on its own first frames, the nearest copy is exact."""
+    info = {"target": {"video": str(target), "start": 0, "end": 12}, "dataset": {"train_frames": 6}}
+    save_tiny_model("eval-own-clip", height=256, info=info)
+    result = evaluate("eval-own-clip", target, tmp_path / "c.json", end=6, baseline="median,nearest", per_frame=False,
+                      size=(256, 128))
+    nearest, median = result["nearest_baseline"], result["baseline"]
+    assert nearest["source"].startswith("training frames [0, 6) of") and median["source"] == nearest["source"]
+    assert nearest["body_ssim"] == pytest.approx(1.0) and nearest["person_ssim"] == pytest.approx(1.0)
+    from_clip = evaluate("eval-wide", target, tmp_path / "m.json", end=6, baseline="median", per_frame=False, size=(256, 128))
+    assert median["body_ssim"] == pytest.approx(from_clip["baseline"]["body_ssim"], abs=1e-9)  # the same six frames
+    # frames [6, 12) were held out: the nearest copy of frame 8 is another frame, no longer exact
+    later = evaluate("eval-own-clip", target, tmp_path / "l.json", start=8, end=10, baseline="nearest", per_frame=False,
+                     size=(256, 128))
+    assert later["nearest_baseline"]["body_ssim"] < 0.999
+
+
 @pytest.mark.parametrize("case", ["model", "video", "baseline", "size"])
 def test_bad_input_fails_clearly_and_writes_nothing(wide_model, target, tmp_path, case):
     out = tmp_path / "metrics.json"

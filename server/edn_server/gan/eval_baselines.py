@@ -1,13 +1,16 @@
-"""The do-nothing predictions evaluation scores beside a model, at the model's resolution:
+"""The do-nothing predictions evaluation scores beside a model, at the scoring size:
 
 - median: the per-pixel median of the training frames (up to MEDIAN_FRAMES, spread evenly), used
-  as every prediction: a still of the stage with a blurred person. The frames come from the
-  model's dataset cache when it is still there at the model's resolution (its held-out tail
-  excluded), else from the evaluated clip range itself, which makes it slightly optimistic.
+  as every prediction: a still of the stage with a blurred person.
 - nearest: for each evaluated frame, the training frame closest to it in pixels (squared
   distance of the frames shrunk to SEARCH_HEIGHT px high): what copying the best-matching frame
-  of the training clip scores, the figure a model must beat on the person. It needs the dataset
-  cache (the training frames), since the evaluated range may be the training range itself.
+  of the training clip scores, the figure a model must beat on the person.
+
+The training frames are decoded from the model's own target clip (model.json's `target`: video and
+range, the held-out tail excluded) at the scoring size, so every model trained on the same frames
+gets the same baselines whatever its resolution or mode. When that clip is gone, a full-frame
+model's dataset cache stands in (at the model's resolution, then resized); the median then falls
+back to the evaluated clip range itself, which makes it optimistic (its source says so).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..names import MEDIAN_STAGE
+from ..names import MEDIAN_STAGE, TRAINING_FRAMES_STAGE
 from ..person.plate import PERSON
 from ..progress import Progress, check_cancelled
 
@@ -27,6 +30,33 @@ if TYPE_CHECKING:
 
 MEDIAN_FRAMES = 64
 SEARCH_HEIGHT = 64
+
+
+def training_clip_frames(trained: TrainedModel, resize: Callable[[np.ndarray], np.ndarray], progress: Progress,
+                         cancelled) -> tuple[np.ndarray, str] | None:
+    """The model's training frames decoded from its target clip through `resize`, and their source,
+    or None when model.json names no clip or the clip is gone or changed length."""
+    from .. import media as media_io
+    from ..errors import EdnError
+
+    target = trained.info.get("target") if isinstance(trained.info, dict) else None
+    if not isinstance(target, dict) or not target.get("video"):
+        return None
+    try:
+        info = media_io.probe(target["video"])
+        start, end = media_io.check_range(info, int(target.get("start") or 0), target.get("end"))
+    except (EdnError, TypeError, ValueError):
+        return None
+    dataset = trained.info.get("dataset") or {}
+    count = int(dataset.get("train_frames") or (end - start)) if isinstance(dataset, dict) else end - start
+    end = min(end, start + max(1, count))
+    kept = []
+    with contextlib.closing(media_io.iter_frames(info, start, end)) as frames:
+        for i, frame in enumerate(frames):
+            check_cancelled(cancelled)
+            kept.append(resize(frame))
+            progress(i + 1, end - start, TRAINING_FRAMES_STAGE)
+    return np.stack(kept), f"training frames [{start}, {end}) of {info.path}"
 
 
 def training_frames(trained: TrainedModel) -> tuple[np.ndarray, Path] | None:
@@ -50,14 +80,19 @@ def _spread(count: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, min(MEDIAN_FRAMES, count)).round().astype(int))
 
 
-def median_baseline(trained: TrainedModel, info, start: int, end: int, resize: Callable[[np.ndarray], np.ndarray],
-                    progress: Progress, cancelled) -> tuple[np.ndarray, str]:
-    """The median frame at the model's resolution and where its frames came from."""
+def median_baseline(trained: TrainedModel, clip: tuple[np.ndarray, str] | None, info, start: int, end: int,
+                    resize: Callable[[np.ndarray], np.ndarray], progress: Progress, cancelled) -> tuple[np.ndarray, str]:
+    """The median frame through `resize` and where its frames came from: the decoded training
+    frames `clip`, else the dataset cache, else the evaluated range."""
+    if clip is not None:
+        frames, source = clip
+        return np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8), source
     found = training_frames(trained)
     if found is not None:
         frames, folder = found
         progress(len(frames), len(frames), MEDIAN_STAGE)
-        return np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8), f"training frames ({folder})"
+        median = np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8)
+        return resize(median), f"training frames ({folder})"
     return _median_of_clip(info, start, end, resize, progress, cancelled), f"evaluated clip frames [{start}, {end})"
 
 
@@ -80,10 +115,10 @@ def _median_of_clip(info, start: int, end: int, resize, progress: Progress, canc
 class NearestFrame:
     """The training frame closest in pixels to a frame at the model's resolution."""
 
-    def __init__(self, frames: np.ndarray, folder: Path):
+    def __init__(self, frames: np.ndarray, source: str):
         import cv2
 
-        self.frames, self.source = frames, f"training frames ({folder})"
+        self.frames, self.source = frames, source
         height, width = frames.shape[1:3]
         self._size = (max(1, round(width * SEARCH_HEIGHT / height)), min(SEARCH_HEIGHT, height))
         self._small = np.stack([self._shrink(frame, cv2) for frame in frames]).reshape(len(frames), -1)

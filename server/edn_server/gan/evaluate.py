@@ -36,7 +36,7 @@ from ..errors import BAD_PARAMS, EdnError
 from ..names import EVALUATE_STAGE
 from ..person.plate import PERSON
 from ..progress import Progress, check_cancelled, no_progress
-from .eval_baselines import NearestFrame, median_baseline, training_frames
+from .eval_baselines import NearestFrame, median_baseline, training_clip_frames, training_frames
 from .face import face_box
 from .labels import model_keypoints
 from .metrics import SSIM_WINDOW, body_box, crop_box, masked_ssim, pose_distance, psnr, ssim
@@ -55,8 +55,8 @@ LPIPS_REASON = ("LPIPS needs ImageNet-trained AlexNet or VGG16 weights plus its 
                 "ships nor downloads them, so it is not computed")
 METRICS = ("body_ssim", "body_psnr", "person_ssim", "face_ssim", "pose_distance")
 MAX_SCORE_SIDE = 8192
-NEAREST_UNAVAILABLE = ("the model's dataset cache (its training frames) is gone or at another resolution; train the "
-                       "model again to score the nearest-training-frame reference")
+NEAREST_UNAVAILABLE = ("the model's training clip (model.json's target) and its dataset cache are both gone; put the "
+                       "clip back at its path to score the nearest-training-frame reference")
 
 
 class FrameScores:
@@ -141,13 +141,13 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     score_keypoints = model_keypoints(poses.keypoints, poses.size, score_size)
     face_side = None if trained.face_side is None else round(trained.face_side * score_size[1] / trained.resolution[1])
     usable = poses.usable
-    to_model, to_score = _resizer(model_size), _resizer(score_size)
+    to_score = _resizer(score_size)
     median = median_source = nearest = None
+    clip = training_clip_frames(trained, to_score, progress, cancelled) if baselines else None
     if "median" in baselines:
-        median, median_source = median_baseline(trained, info, start, end, to_model, progress, cancelled)
-        median = to_score(median)
-    if "nearest" in baselines and (found := training_frames(trained)) is not None:
-        nearest = NearestFrame(*found)
+        median, median_source = median_baseline(trained, clip, info, start, end, to_score, progress, cancelled)
+    if "nearest" in baselines:
+        nearest = NearestFrame(*clip) if clip is not None else _cached_nearest(trained, to_score)
     pose_file = ensure_pose_model(config.pose_model)
 
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
@@ -178,7 +178,7 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
                 if median is not None:
                     median_scores.add(real, median, *truth, median_pose, person_mask=real_probe.mask)
                 if nearest is not None:
-                    copy = to_score(nearest(to_model(frame)))
+                    copy = nearest(real)
                     nearest_scores.add(real, copy, *truth, nearest_probe.detect(copy), person_mask=real_probe.mask)
             progress(i + 1, total, STAGE)
 
@@ -208,6 +208,15 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     with atomic_file(out_json, suffix=".json") as tmp:
         tmp.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _cached_nearest(trained: TrainedModel, to_score: Callable[[np.ndarray], np.ndarray]) -> NearestFrame | None:
+    """The nearest-frame baseline from a full-frame model's dataset cache (its clip is gone)."""
+    found = training_frames(trained)
+    if found is None:
+        return None
+    frames, folder = found
+    return NearestFrame(np.stack([to_score(np.asarray(frame)) for frame in frames]), f"training frames ({folder})")
 
 
 def _baselines(baseline: str | None) -> tuple[str, ...]:

@@ -217,7 +217,8 @@ def _preset_fields(preset: str) -> dict[str, Any]:
             discriminator=DiscriminatorConfig(in_channels=6, ndf=64, n_layers=3, num_d=2),
             temporal_discriminator=DiscriminatorConfig(in_channels=12, ndf=64, n_layers=3, num_d=2),
             face_discriminator=DiscriminatorConfig(in_channels=6, ndf=64, n_layers=3, num_d=1),
-            weight_init="normal", local_share=0.15, face_share=0.15, default_steps=150_000, checkpoint_every_steps=2000, useful_steps=20_000,
+            weight_init="normal", local_share=0.15, face_share=0.15,
+            default_steps=150_000, checkpoint_every_steps=2000, useful_steps=20_000,
         )
     if preset == "preview":
         # CPU-friendly: ngf 16 with 3 halvings and 4 blocks generates a 256x128 frame in well under

@@ -21,6 +21,7 @@ from ...names import (
     NORMALIZE_STAGE,
     PERSON,
     RESULT_MANIFEST,
+    TRAINING_FRAMES_STAGE,
 )
 from ...person.composite import output_size
 from ...pose.normalize import NormalizeOptions
@@ -138,6 +139,6 @@ TRANSFER = JobKind(
 )
 EVAL = JobKind(
     name="eval", params=EvalParams, run=run_eval, validate=validate_uses_model, heavy=True,
-    stages=((DETECT_STAGE, 0.3), (MEDIAN_STAGE, 0.1), (EVALUATE_STAGE, 0.6)),
+    stages=((DETECT_STAGE, 0.3), (TRAINING_FRAMES_STAGE, 0.1), (MEDIAN_STAGE, 0.05), (EVALUATE_STAGE, 0.55)),
     summary="score a trained target by reconstructing real frames of it from their own poses",
 )
