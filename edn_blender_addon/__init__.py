@@ -8,6 +8,7 @@ from __future__ import annotations
 import bpy
 
 from . import (
+    held_out_sample,
     model_operators,
     operators,
     panels,
@@ -36,6 +37,7 @@ def register() -> None:
 def unregister() -> None:
     if bpy.app.timers.is_registered(poller.tick):
         bpy.app.timers.unregister(poller.tick)
+    held_out_sample.free()
     rig_properties.unregister()
     properties.unregister()
     for cls in reversed(_CLASSES):

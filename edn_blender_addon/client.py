@@ -20,6 +20,7 @@ BAD_RESPONSE = "BAD_RESPONSE"
 BAD_URL = "BAD_URL"
 UNAUTHORIZED = "UNAUTHORIZED"
 CANCELLED = "CANCELLED"
+NOT_READY = "NOT_READY"  # the server's: e.g. a sample asked for before training drew the first
 
 CHUNK = 1 << 20
 
@@ -144,6 +145,20 @@ class EdnClient:
 
     def cancel(self, job_id: str) -> dict:
         return self.request_json("POST", f"/v1/jobs/{urllib.parse.quote(job_id)}/cancel")
+
+    def sample(self, job_id: str, known_tag: str = "") -> tuple[str, bytes | None] | None:
+        """The job's latest progress picture (a train job's held-out sample): (its tag, the PNG), with None
+        for the PNG when the tag is still `known_tag` (the body is then left unread); None before the first."""
+        try:
+            response = self.open("GET", f"/v1/jobs/{urllib.parse.quote(job_id)}/sample", headers={"Accept": "image/png"})
+        except ServerError as exc:
+            if exc.code == NOT_READY:
+                return None
+            raise
+        with response:
+            # the file's ETag (from its mtime and size) tells a new sample without downloading the old one again
+            tag = response.headers.get("ETag") or response.headers.get("Last-Modified") or ""
+            return (tag, None) if tag and tag == known_tag else (tag, response.read())
 
     def models(self) -> list[dict]:
         return list(self.request_json("GET", "/v1/models").get("models", []))

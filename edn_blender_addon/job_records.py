@@ -21,6 +21,7 @@ class Step(enum.Enum):
     CANCEL = "cancel"
     FETCH = "fetch"
     RELEASE = "release"
+    SAMPLE = "sample"
 
 
 def find_record(uid: str):

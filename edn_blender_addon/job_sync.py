@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from . import jobstate, model_list, result_placement
+from . import held_out_sample, jobstate, model_list, result_placement
 from .client import ServerError
 from .connection import ServerSettings, client_for
 from .job_records import RETRY_S, TRANSIENT, Step, copy_job, fail, find_record, waiting_for_server
@@ -86,6 +86,8 @@ def _poll(settings: ServerSettings, uid: str, job_id: str) -> None:
         if error is None:
             copy_job(record, job)
             track.next_poll = time.monotonic() + POLL_S
+            if record.kind == "train":  # its held-out sample, as a thumbnail on the job row
+                held_out_sample.check_when_due(settings, uid, job, time.monotonic())
             if record.remote and jobstate.is_final(record.state) and record.state != jobstate.DONE:
                 result_placement.release_remote(settings, uid, job_id, delete_job=False)  # a new try uploads again
         elif error.code in TRANSIENT:

@@ -149,6 +149,8 @@ def frame_files(names: list[str]) -> list[str]:
 
 # -- request bodies ----------------------------------------------------------------------------------------
 
+COMPOSITE, PERSON_ALPHA = "composite", "person-alpha"  # the server's transfer outputs (params.output)
+
 @dataclasses.dataclass(frozen=True)
 class MotionSettings:
     """The sidebar's settings, as the server's params want them."""
@@ -161,6 +163,8 @@ class MotionSettings:
     smoothing: float = 1.0
     face_refinement: bool = True
     pose_model: str = "full"  # the PoseLandmarker variant: lite, full or heavy
+    output: str = COMPOSITE  # a transfer's frames: COMPOSITE or PERSON_ALPHA
+    output_height: str = "target"  # "target" (the target video's own) or a height in pixels: "1080", "720", "512"
 
     def normalization(self) -> dict:
         return {"auto": self.auto_normalize, "scale": self.scale, "offset_x": self.offset_x,
@@ -188,8 +192,10 @@ def preview_params(settings: MotionSettings, model: str, output_dir: str | None)
 
 
 def transfer_params(settings: MotionSettings, model: str, output_dir: str | None) -> dict:
+    height = settings.output_height
     return _with_output({"model": model, "normalization": settings.normalization(), "smooth": settings.smoothing,
-                         "face": settings.face_refinement, "pose_model": settings.pose_model}, output_dir)
+                         "face": settings.face_refinement, "pose_model": settings.pose_model, "output": settings.output,
+                         "output_height": int(height) if height.isdigit() else height}, output_dir)
 
 
 def train_params(name: str, preset: str, minutes: float, pose_model: str = "full", resume: bool = False) -> dict:

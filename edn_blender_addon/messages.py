@@ -18,6 +18,7 @@ FIELD_LABELS = {
     "params.preset": "Quality", "params.normalization.scale": "Scale", "params.normalization.offset_x": "Offset X",
     "params.normalization.offset_y": "Offset Y", "params.smooth": "Smoothing", "params.model": "Target",
     "params.target_model": "Target", "params.pose_model": "Pose Model", "params.face": "Face Refinement",
+    "params.output": "Output", "params.output_height": "Output Height",
 }
 _FRAMES = re.compile(r"[Ff]rames \[(\d+), (\d+)\)")
 _PYDANTIC = re.compile(r"^(Value error|Assertion failed), ")

@@ -7,6 +7,8 @@ from .client import ServerError
 from .connection import ServerSettings, client_for
 from .session import state
 
+FULL_FRAME = "full-frame"  # a model's mode as GET /v1/models says it (edn_server.names), besides "person"
+
 
 def refresh(settings: ServerSettings, start: bool = True) -> None:
     """Fetch the list in the background; `start` starts a stopped local server (Refresh Models does)."""
@@ -40,6 +42,22 @@ def models() -> list[dict]:
 
 def names() -> list[str]:
     return [m["name"] for m in state.models]
+
+
+def find(name: str) -> dict:
+    """The list's entry for the model `name`, or {} when the list lacks it."""
+    return next((m for m in state.models if m.get("name") == name), {})
+
+
+def alpha_refusal(name: str) -> str | None:
+    """Why the model `name` cannot give Output: Person with Alpha (a full-frame model generates whole
+    frames, with no alpha), or None; a model the list lacks is left to the server to judge."""
+    model = find(name)
+    if model.get("mode") != FULL_FRAME:
+        return None
+    reason = str(model.get("mode_reason") or "its target's background is not static").rstrip(".")
+    return (f"Model '{name}' is full-frame ({reason}), so it has no alpha: set Output to Composite, or train a model "
+            "on a clip of the target filmed with a still camera")
 
 
 def delete(settings: ServerSettings, name: str, on_done: Callable[[ServerError | None], None]) -> bool:

@@ -46,9 +46,12 @@ def _thousands(value: int) -> str:
 
 
 def model_label(model: dict) -> str:
-    """The Target menu's line for an entry of the server's model list: 'anna · 3 200 steps · 12 min'."""
+    """The Target menu's line for an entry of the server's model list: 'anna · person · 3 200 steps · 12 min'
+    (the mode, person or full-frame, only when the server says it)."""
     info = model.get("info") or {}
     parts = [str(model.get("name", "?"))]
+    if model.get("mode"):
+        parts.append(str(model["mode"]))
     steps = info.get("steps")
     if isinstance(steps, int):
         parts.append(f"{_thousands(steps)} steps")
@@ -56,3 +59,12 @@ def model_label(model: dict) -> str:
     if isinstance(seconds, int | float):
         parts.append(f"{max(1, round(seconds / 60))} min" if seconds >= 30 else f"{round(seconds)} s")
     return " · ".join(parts)
+
+
+def model_description(model: dict) -> str:
+    """The Target menu's tooltip: an under-trained model's warning first, then what its mode gives."""
+    name, mode, reason = model.get("name", "?"), model.get("mode"), str(model.get("mode_reason") or "").rstrip(".")
+    about = {"person": f"Person model '{name}': the person over the target's background, or alone with alpha",
+             "full-frame": f"Full-frame model '{name}': whole frames, no alpha" + (f" ({reason})" if reason else "")}
+    parts = [(model.get("warning") or {}).get("message") or "", about.get(str(mode), f"Trained target '{name}'")]
+    return ". ".join(p.rstrip(".") for p in parts if p)

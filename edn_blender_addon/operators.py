@@ -37,6 +37,12 @@ def strip_poll(cls, context, need_model: bool) -> bool:
     return True
 
 
+def output_refusal(scene) -> str | None:
+    """Why the sidebar's Output cannot be made with the chosen model (Person with Alpha from a full-frame one)."""
+    edn = scene.edn
+    return model_list.alpha_refusal(edn.target_model) if edn.output_kind == jobstate.PERSON_ALPHA else None
+
+
 def connection_problem(op, context) -> bool:
     """Report a problem known without contacting the server; True when the operator must stop."""
     settings = server_settings(context)
@@ -111,6 +117,7 @@ def send(op, context, kind: str, target: str, make_params) -> set[str]:
         media = jobstate.media_ref(None, jobstate.MediaRange(0, len(source.visible_files), source.shown.timeline_start),
                                    source.fps)
     record = _add_record(scene, kind, source, target, output_dir, settings.is_remote, media)
+    record.output = params.get("output", "")  # a person-alpha result is placed with Alpha Over
     job_sync.submit(settings, record.uid, kind, params, media, upload)
     last = source.shown.timeline_start + max(source.still_frames, source.shown.count) - 1
     op.report({"INFO"}, f"{op.bl_label}: sent '{source.name}' (timeline frames {source.shown.timeline_start}-{last}) "
@@ -127,7 +134,12 @@ class EDN_OT_transfer_motion(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return strip_poll(cls, context, need_model=True)
+        if not strip_poll(cls, context, need_model=True):
+            return False
+        refusal = output_refusal(_scene(context))
+        if refusal:
+            cls.poll_message_set(refusal)
+        return refusal is None
 
     def execute(self, context):
         edn = _scene(context).edn

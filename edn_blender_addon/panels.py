@@ -6,14 +6,15 @@ import textwrap
 
 import bpy
 
-from . import jobstate, model_list, pose_sources, strips
+from . import held_out_sample, jobstate, model_list, pose_sources, strips
 from .model_operators import model_name
-from .operators import output_base
+from .operators import output_base, output_refusal
 from .server_status import draw_status
 from .session import state
 
 CATEGORY = "Motion Transfer"
 WRAP = 48
+SAMPLE_SCALE = 8.0  # the held-out sample's thumbnail, in icon sizes
 
 
 def wrapped(layout, text: str, icon: str = "NONE") -> None:
@@ -33,7 +34,7 @@ def draw_main(layout, context) -> None:
     row.operator("edn.delete_model", text="", icon="TRASH")
     if state.models_error:
         wrapped(layout, state.models_error, "ERROR")
-    chosen = next((m for m in model_list.models() if m.get("name") == edn.target_model), {})
+    chosen = model_list.find(edn.target_model)
     if chosen.get("warning"):
         wrapped(layout, chosen["warning"]["message"], "ERROR")
     strip = strips.active_strip(scene)
@@ -46,6 +47,7 @@ def draw_main(layout, context) -> None:
     settings.use_property_split = True
     settings.prop(edn, "pose_model")
     settings.prop(edn, "face_refinement")
+    draw_output(settings, scene)
     settings.prop(edn, "output_dir")
     if (edn.output_dir or "//").startswith("//") and not bpy.data.filepath:
         wrapped(layout, f"This file is not saved: results go to {output_base(scene)}. Save the .blend first to keep them "
@@ -58,6 +60,19 @@ def draw_main(layout, context) -> None:
         box = layout.box()
         box.alert = True
         wrapped(box, edn.last_error, "ERROR")
+
+
+def draw_output(settings, scene) -> None:
+    """Output and Output Height; the Output is greyed out for a full-frame model (it has no alpha), and
+    Person with Alpha chosen anyway says why Transfer Motion is unavailable."""
+    edn = scene.edn
+    row = settings.row()
+    row.active = model_list.find(edn.target_model).get("mode") != model_list.FULL_FRAME
+    row.prop(edn, "output_kind")
+    settings.prop(edn, "output_height")
+    refusal = output_refusal(scene)
+    if refusal:
+        wrapped(settings, refusal, "ERROR")
 
 
 def draw_normalization(layout, context) -> None:
@@ -112,6 +127,10 @@ def draw_job(layout, record) -> None:
         wrapped(col, record.error_message, "ERROR")
     if record.note:  # an under-trained model's warning, or why the server is being waited for
         wrapped(box, record.note, "ERROR" if record.state == jobstate.DONE else "INFO")
+    sample = held_out_sample.preview(record.uid) if record.kind == "train" else None
+    if sample is not None:  # judge the training by eye: stop it early, or let it go on
+        box.label(text="Unseen frame: real | pose | generated", icon="IMAGE_DATA")
+        box.template_icon(icon_value=sample.icon_id, scale=SAMPLE_SCALE)
 
 
 def draw_jobs(layout, context) -> None:

@@ -15,19 +15,30 @@ POSE_MODELS = [
     ("full", "Full", "Balanced speed and accuracy: the default"),
     ("heavy", "Heavy", "Most accurate pose detection, about 3x slower than Full: small, partly hidden or fast-moving dancers"),
 ]
+OUTPUTS = [
+    (jobstate.COMPOSITE, "Composite", "The person over the target's background, as whole frames"),
+    (jobstate.PERSON_ALPHA, "Person with Alpha", "The person alone with alpha (RGBA PNG frames), placed with the Alpha Over "
+                                                 "blend to composite over another shot below it; needs a person-mode model"),
+]
+OUTPUT_HEIGHTS = [
+    ("target", "Target", "The target video's own height (the model's native resolution)"),
+    ("1080", "1080", "1080 px tall frames (not above the target's own height)"),
+    ("720", "720", "720 px tall frames (not above the target's own height)"),
+    ("512", "512", "512 px tall frames: fastest"),
+]
 
 _NO_MODEL = ("NONE", "No trained model", "Train one with Train Target Model, then Refresh Models", "NONE", 0)
 _enum_items: list[tuple[str, str, str]] = [_NO_MODEL]  # kept alive: Blender keeps pointers into these strings
 
 
 def _model_items(self, context):
-    """(name, 'anna · 3 200 steps · 12 min', tooltip, icon, number): a warning icon on under-trained models."""
+    """(name, 'anna · person · 3 200 steps · 12 min', tooltip, icon, number): a warning icon on under-trained models."""
     global _enum_items
     models = model_list.models()
     if self.target_model and self.target_model not in model_list.names():
         models.append({"name": self.target_model})  # keep showing a saved choice until the list says otherwise
-    _enum_items = [(m["name"], naming.model_label(m), (m.get("warning") or {}).get("message") or f"Trained target '{m['name']}'",
-                    "ERROR" if m.get("warning") else "NONE", index) for index, m in enumerate(models)] or [_NO_MODEL]
+    _enum_items = [(m["name"], naming.model_label(m), naming.model_description(m), "ERROR" if m.get("warning") else "NONE", index)
+                   for index, m in enumerate(models)] or [_NO_MODEL]
     return _enum_items
 
 
@@ -65,6 +76,7 @@ class EDN_PG_job(bpy.types.PropertyGroup):
     remote: BoolProperty(name="Remote", description="Submitted to a remote server: its frames are downloaded")
     result_strip: StringProperty(name="Result Strip")
     placed: BoolProperty(name="Placed", description="The result strip was added to the timeline")
+    output: StringProperty(name="Output", description="A transfer's output: composite, or person-alpha (placed with Alpha Over)")
 
 
 class EDN_PG_scene(bpy.types.PropertyGroup):
@@ -86,6 +98,10 @@ class EDN_PG_scene(bpy.types.PropertyGroup):
                                  description="Model size and resolution for training")
     face_refinement: BoolProperty(name="Face Refinement", default=True,
                                   description="Refine the face with the face GAN after generating each frame")
+    output_kind: EnumProperty(name="Output", items=OUTPUTS, default=jobstate.COMPOSITE,
+                              description="What Transfer Motion writes: whole frames, or the person alone with alpha")
+    output_height: EnumProperty(name="Output Height", items=OUTPUT_HEIGHTS, default="target",
+                                description="Height of Transfer Motion's frames")
     output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default="//edn_output/", options=strips.BLEND_RELATIVE_PATH,
                                description="Where generated frames go ('//' is the folder of this .blend)")
     train_name: StringProperty(name="Model Name", description="Name for the trained target (default: the strip's name)")
@@ -101,7 +117,8 @@ class EDN_PG_scene(bpy.types.PropertyGroup):
     def motion_settings(self) -> jobstate.MotionSettings:
         return jobstate.MotionSettings(auto_normalize=self.auto_normalize, scale=self.scale, offset_x=self.offset_x,
                                        offset_y=self.offset_y, mirror=self.mirror, smoothing=self.smoothing,
-                                       face_refinement=self.face_refinement, pose_model=self.pose_model)
+                                       face_refinement=self.face_refinement, pose_model=self.pose_model,
+                                       output=self.output_kind, output_height=self.output_height)
 
 
 CLASSES = (EDN_PG_job, EDN_PG_scene)

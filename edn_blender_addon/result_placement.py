@@ -15,6 +15,12 @@ from .session import state
 
 RESULT_KINDS = ("transfer", "preview_poses")  # the kinds whose frames become a strip
 BLENDS = {"preview_poses": "SCREEN"}  # stick figures on black: screened over the footage below, black vanishes
+ALPHA_OVER = "ALPHA_OVER"  # a person-with-alpha result: the person over whatever the strips below show
+
+
+def result_blend(kind: str, output: str) -> str | None:
+    """The blend type of a job's result strip; None keeps Blender's default (a composite covers the source)."""
+    return ALPHA_OVER if kind == "transfer" and output == jobstate.PERSON_ALPHA else BLENDS.get(kind)
 
 
 def finish(settings: ServerSettings, scene, record, now: float) -> bool:
@@ -57,7 +63,7 @@ def _fetch(settings: ServerSettings, uid: str, job_id: str, output_dir: str, rem
             return
         if error is None:
             folder, names = value
-            _place(scene, record, str(folder), names)
+            place(scene, record, str(folder), names)
         elif error.code in TRANSIENT:
             track.next_poll = time.monotonic() + RETRY_S
             waiting_for_server(record, error)
@@ -75,12 +81,13 @@ def release_remote(settings: ServerSettings, uid: str, job_id: str, delete_job: 
         client_for(settings, start=False), job_id, delete_job), lambda value, error: None)
 
 
-def _place(scene, record, folder: str, names: list[str]) -> None:
+def place(scene, record, folder: str, names: list[str]) -> None:
+    """The job's frames as an image strip on the first free channel above its source, from its first frame."""
     taken = {s.name for s in strips.all_strips(scene.sequence_editor)} if scene.sequence_editor else set()
     result = strips.ResultStrip(name=naming.result_strip_name(record.source_strip, record.target, record.kind, taken),
                                 folder=folder, files=names, above_channel=record.source_channel,
                                 frame_start=record.timeline_start, length=record.still_frames if len(names) == 1 else 0,
-                                blend=BLENDS.get(record.kind), made_by=record.kind)
+                                blend=result_blend(record.kind, record.output), made_by=record.kind)
     try:
         strip = strips.add_image_sequence(scene, result)
     except (ValueError, RuntimeError) as exc:

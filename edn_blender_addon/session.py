@@ -34,6 +34,8 @@ class JobTrack:
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # ends an upload or download in flight
     # (verb, bytes done, bytes in all) of an upload or download; written by the thread moving the bytes
     transfer: tuple[str, int, int] | None = None
+    sample_tag: str = ""  # the ETag of the held-out sample shown (a train job's), so an unchanged one is not fetched again
+    sample_due: float = 0.0  # time.monotonic() when the sample is asked for next
 
 
 @dataclasses.dataclass

@@ -98,12 +98,14 @@ def test_installed_extension_is_enabled_and_registers_everything(addon):
     assert user_dir.is_dir() and str(user_dir).startswith(bpy.utils.user_resource("EXTENSIONS"))
 
 
-def test_disable_and_enable_again(addon):
+def test_disable_and_enable_again(addon, tmp_path):
     import addon_utils
     import bpy
 
+    assert addon.held_out_sample.show("job", ("tag", tmp_path / "sample.png")) is not None  # a training's thumbnail
     addon_utils.disable(ADDON_MODULE, default_set=True)
     assert not hasattr(bpy.types.Scene, "edn") and not bpy.app.timers.is_registered(addon.poller.tick)
+    assert addon.held_out_sample.preview("job") is None  # the preview collection was freed
     addon_utils.enable(ADDON_MODULE, default_set=True)
     assert sys.modules[ADDON_MODULE] is addon  # unchanged files: the same module, so fixtures stay valid
     assert hasattr(bpy.types.Scene, "edn") and bpy.app.timers.is_registered(addon.poller.tick)

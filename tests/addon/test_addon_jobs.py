@@ -94,7 +94,7 @@ def test_train_then_transfer_places_the_generated_frames(addon, local_prefs, sce
     # a person-mode model composites at the target's own size; a full-frame one writes its resolution
     width, height = model["info"].get("output_size") or model["info"]["resolution"]
     item = next(i for i in addon.properties._model_items(scene.edn, bpy.context) if i[0] == "addon test target")
-    assert item[1].startswith(f"addon test target · {model['info']['steps']} steps · ") and item[3] == "ERROR"
+    assert item[1].startswith(f"addon test target · {model['mode']} · {model['info']['steps']} steps · ") and item[3] == "ERROR"
     scene.render.resolution_x, scene.render.resolution_y = width, height  # strips are fitted to the output when added
 
     transfer = _run_operator(addon, bpy.ops.edn.transfer_motion, scene, 300)

@@ -44,6 +44,10 @@ class Layout:
 
         return Properties()
 
+    def template_icon(self, icon_value=0, scale=1.0):
+        assert icon_value >= 0 and scale >= 1.0  # headless Blender makes no icons: a preview's icon_id is 0
+        self.log.append(("template_icon", icon_value))
+
     def progress(self, factor=0.0, type="BAR", text=""):
         assert 0.0 <= factor <= 1.0
         self.log.append(("progress", round(factor, 3), text))

@@ -95,7 +95,11 @@ def test_request_bodies_carry_the_sidebar_settings():
     assert js.preview_params(settings, "anna", "/out") == {"target_model": "anna", "normalization": normalization,
                                                            "smooth": 0.5, "model": "full", "output_dir": "/out"}
     assert js.transfer_params(settings, "anna", None) == {"model": "anna", "normalization": normalization, "smooth": 0.5,
-                                                          "face": False, "pose_model": "full"}
+                                                          "face": False, "pose_model": "full", "output": "composite",
+                                                          "output_height": "target"}
+    alpha = js.MotionSettings(output=js.PERSON_ALPHA, output_height="720")
+    assert {k: js.transfer_params(alpha, "anna", None)[k] for k in ("output", "output_height")} == \
+        {"output": "person-alpha", "output_height": 720}
     assert js.train_params("anna", "paper", 12) == {"name": "anna", "preset": "paper", "minutes": 12.0, "pose_model": "full"}
     # the sidebar's Pose Model goes with every job, under each kind's own parameter name
     heavy = js.MotionSettings(pose_model="heavy")

@@ -33,6 +33,16 @@ def test_the_target_menu_shows_steps_and_minutes():
     assert naming.model_label(model) == "anna · 3 200 steps · 12 min"
     assert naming.model_label({"name": "quick", "info": {"steps": 2, "training": {"seconds": 6.0}}}) == "quick · 2 steps · 6 s"
     assert naming.model_label({"name": "saved"}) == "saved"  # a saved choice the list does not know (yet)
+    assert naming.model_label({**model, "mode": "full-frame"}) == "anna · full-frame · 3 200 steps · 12 min"
+
+
+def test_the_target_menus_tooltip_says_the_warning_then_the_mode():
+    warning = {"code": "UNDER_TRAINED", "message": "Model 'anna' trained only 2 steps. Continue its training."}
+    person = naming.model_description({"name": "anna", "mode": "person", "warning": warning})
+    assert person.startswith("Model 'anna' trained only 2 steps. Continue its training. Person model 'anna'")
+    old = naming.model_description({"name": "old", "mode": "full-frame", "mode_reason": "trained before the person layer"})
+    assert old == "Full-frame model 'old': whole frames, no alpha (trained before the person layer)"
+    assert naming.model_description({"name": "saved"}) == "Trained target 'saved'"
 
 
 WHERE = messages.Where(strip="dance.mp4", model="anna", media_first=3, timeline_start=14)

@@ -12,6 +12,7 @@ from addon_helpers import ROOT, pure
 sys.path.insert(0, str(ROOT / "server"))  # this checkout's server; `make test-addon` sets no PYTHONPATH
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from edn_server import media, names  # noqa: E402
 from edn_server.pose import landmarks  # noqa: E402
 from edn_server.pose.sequence import PoseSequence  # noqa: E402
@@ -81,6 +82,22 @@ def test_error_codes_and_the_recorded_python_file_are_the_servers():
     for name in ("MODEL_EXISTS", "MODEL_NOT_FOUND", "NO_PERSON", "BAD_PARAMS", "BAD_CHECKPOINT", "UNDER_TRAINED"):
         assert getattr(messages, name) == getattr(errors, name), name
     assert launcher.SERVER_PYTHON_FILE == config.SERVER_PYTHON_FILE
+
+
+def test_model_modes_and_the_sample_code_are_the_servers():
+    from edn_server import errors
+
+    assert pure("model_list").FULL_FRAME == names.FULL_FRAME
+    assert pure("client").NOT_READY == errors.NOT_READY
+
+
+def test_transfer_outputs_are_the_servers():
+    import typing
+
+    pytest.importorskip("pydantic")  # the job contract's; the bpy 4.2 venv lacks it, the project's .venv has it
+    from edn_server.service.job_kinds.transfer import TransferParams
+
+    assert (js.COMPOSITE, js.PERSON_ALPHA) == typing.get_args(TransferParams.model_fields["output"].annotation)
 
 
 def test_a_python_recorded_by_the_server_is_found_by_the_add_on(tmp_path):
