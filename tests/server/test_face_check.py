@@ -104,3 +104,14 @@ def test_edn_eval_says_whether_the_face_stage_was_used(clip, trained, tmp_path, 
     assert cli.main(["eval", "--model", unused, "--video", str(clip), "-o", str(out), "--start", "43", "--end", "45"]) == 0
     assert "face stage: not used: the face stage lowered held-out face SSIM" in capsys.readouterr().out
     assert json.loads(out.read_text())["face"] == {"used": False, "reason": "the face stage lowered held-out face SSIM"}
+
+
+def test_the_model_report_says_whether_transfers_use_the_face_stage(trained, tmp_path):
+    from edn_server.model_report import build_report
+
+    name, _ = trained
+    unused = with_face_entry(name, "face-unused-report", {"used": False, "reason": "the face stage lowered held-out face SSIM"})
+    page = build_report(unused, tmp_path / "report.html").read_text()
+    assert "trained, not used: the face stage lowered held-out face SSIM" in page
+    old = with_face_entry(name, "face-report-before-check", None)
+    assert "trained, used" in build_report(old, tmp_path / "old.html").read_text()
