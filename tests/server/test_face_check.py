@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from conftest import shared_clip
 from edn_server import cli
 from edn_server.config import data_dir
+from edn_server.gan.dataset import TrainingData
 from edn_server.gan.infer import MANIFEST, transfer
 from edn_server.gan.model_io import load_trained_model
 from edn_server.registry import models_dir
@@ -62,6 +64,13 @@ def test_training_records_whether_the_face_stage_raised_heldout_face_ssim(traine
     model = load_trained_model(name)
     assert model.face_generator is not None  # the weights stay either way: training can continue them
     assert (model.face_refiner is not None) is face["used"]
+    # face_check.png: real | body stage alone | face refined, for held-out frames 43, 44, 46 and 47 (32 px faces)
+    picture = cv2.cvtColor(cv2.imread(str(model.folder / "face_check.png")), cv2.COLOR_BGR2RGB)
+    assert picture.shape == (4 * 32 + 3 * 4, 3 * 32 + 2 * 4, 3) and "face_check.png" in model.info["files"]
+    data = TrainingData(Path(model.info["dataset"]["folder"]))
+    for row, frame in enumerate((43, 44, 46, 47)):
+        x0, y0, side = data.boxes[frame]
+        assert np.array_equal(picture[row * 36:row * 36 + 32, :32], data.frames[frame][y0:y0 + side, x0:x0 + side])
 
 
 def transferred(clip, model_name: str, out, face: bool = True) -> tuple[list[np.ndarray], dict, int]:

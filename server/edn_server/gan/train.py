@@ -368,7 +368,7 @@ class TrainingRun:
         if self.env.is_main:
             self._write_reports(final_stage)
             face = None if face_generator is None else check_face_stage(generator, face_generator, final_stage.data,
-                                                                         self.config.holdout_fraction, self.device)
+                                                                         self.config.holdout_fraction, self.device, self.folder)
             write_heldout(self.folder, final_stage.networks, final_stage.data, self.config.holdout_fraction, self.device,
                           use_face=face is None or face.used)  # the frames transfers will make
             out = self.datasets["out"]

@@ -122,11 +122,12 @@ def write_heldout(folder: Path, networks: dict[str, torch.nn.Module], data: Trai
     return None if grid is None else write_png(folder / HELDOUT_SAMPLE_FILE, grid)
 
 
-def tile_rows(rows: list[tuple[torch.Tensor, ...]], gap: int = 4) -> np.ndarray:
-    """(3, h, w) tensors in [-1, 1], one row per tuple, tiles and rows separated by white gaps."""
+def tile_rows(rows: list[tuple[torch.Tensor, ...]] | list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
+    """(3, h, w) tensors in [-1, 1] or (h, w, 3) uint8 images, one row per tuple, tiles and rows
+    separated by white gaps."""
     lines = []
     for row in rows:
-        tiles = [to_image(t) for t in row]
+        tiles = [t if isinstance(t, np.ndarray) else to_image(t) for t in row]
         spacer = np.full((tiles[0].shape[0], gap, 3), 255, np.uint8)
         lines.append(np.concatenate([part for tile in tiles for part in (tile, spacer)][:-1], axis=1))
         lines.append(np.full((gap, lines[-1].shape[1], 3), 255, np.uint8))
