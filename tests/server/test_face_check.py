@@ -19,6 +19,7 @@ from edn_server.config import data_dir
 from edn_server.gan.dataset import TrainingData
 from edn_server.gan.infer import MANIFEST, transfer
 from edn_server.gan.model_io import load_trained_model
+from edn_server.gan.train import train
 from edn_server.registry import models_dir
 
 CLIP = "edn_subject4_train.mp4"
@@ -71,6 +72,14 @@ def test_training_records_whether_the_face_stage_raised_heldout_face_ssim(traine
     for row, frame in enumerate((43, 44, 46, 47)):
         x0, y0, side = data.boxes[frame]
         assert np.array_equal(picture[row * 36:row * 36 + 32, :32], data.frames[frame][y0:y0 + side, x0:x0 + side])
+
+
+def test_a_person_mode_model_is_checked_on_its_heldout_faces_over_the_plate(clip):
+    model = train(clip, "face-checked-person", preset="tiny", steps=24, end=FRAMES)
+    assert model.mode == "person" and (model.folder / "face_check.png").is_file()
+    face = model.info["face"]
+    assert face["frames"] == 5 and face["used"] is (face["ssim_with"] > face["ssim_without"])
+    assert (model.face_refiner is not None) is face["used"]
 
 
 def transferred(clip, model_name: str, out, face: bool = True) -> tuple[list[np.ndarray], dict, int]:
