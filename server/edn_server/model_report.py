@@ -105,6 +105,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _face_stage(meta: dict) -> str:
+    """Trained or not, and whether transfers use it (the held-out face check, gan/face_check.py)."""
+    trained = (meta.get("training") or {}).get("face_stage", meta.get("face_side") is not None)
+    face = meta.get("face")
+    if not trained or not isinstance(face, dict):
+        return "trained, used" if trained else "none"
+    return f"trained, {'used' if face.get('used') else 'not used'}: {face.get('reason', '')}"
+
+
 def _overview(src: ReportSources) -> str:
     meta = src.meta
     training = meta.get("training") or {}
@@ -112,7 +121,7 @@ def _overview(src: ReportSources) -> str:
     dataset = meta.get("dataset") or {}
     rows = [["Preset", str(meta.get("preset", "?"))], ["Resolution (w x h)", meta.get("resolution")],
             ["Steps", meta.get("steps")], ["Training time (s)", training.get("seconds")],
-            ["Device", str(training.get("device", "?"))], ["Face stage", training.get("face_stage", meta.get("face_side") is not None)],
+            ["Device", str(training.get("device", "?"))], ["Face stage", _face_stage(meta)],
             ["Target video", f"{target.get('video', '?')} (frames {target.get('start', '?')}-{target.get('end', '?')})"],
             ["Frames trained on", f"{dataset.get('train_frames', '?')} of {dataset.get('frames', '?')} in the dataset"],
             ["Created", str(meta.get("created", "?"))], ["edn version", str(meta.get("edn_version", "?"))],

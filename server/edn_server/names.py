@@ -57,6 +57,7 @@ LABELS_VIDEO = "labels.mp4"
 METRICS_FILE = "metrics.json"  # `edn eval`'s output, also looked for in a model folder
 SAMPLES_FILE = "samples.png"  # a model folder's training samples
 HELDOUT_SAMPLE_FILE = "heldout_sample.png"  # real | label | generated on frames never trained on, refreshed while training
+FACE_CHECK_FILE = "face_check.png"  # held-out faces: real | body stage alone | face refined (gan/face_check.py)
 LOSSES_FILE = "losses.png"
 LOSSES_JSON = "losses.json"
 PLATE_FILE = "plate.png"  # a person-mode model's background plate, at the target's native resolution

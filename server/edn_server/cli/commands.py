@@ -114,9 +114,14 @@ def cmd_train(args) -> int:
         print(f"trained {model.name!r} ({args.preset}, {w}x{h}, {model.info.get('steps')} steps) in "
               f"{time.monotonic() - began:.0f} s; model in {model.folder}")
         print(f"mode: {model.mode}: {(model.info.get('layer') or {}).get('reason', '')}")
+        print(_face_line(model.face))
         if heldout.is_file():
             print(f"held-out sample: {heldout}")
     return 0
+
+
+def _face_line(face: dict) -> str:
+    return f"face stage: {'used' if face['used'] else 'not used'}: {face['reason']}"
 
 
 def cmd_serve(args) -> int:
@@ -158,6 +163,7 @@ def cmd_eval(args) -> int:
         bar.close()
     rows = [("model", metrics), ("median baseline", metrics.get("baseline")), ("nearest training frame", metrics.get("nearest_baseline"))]
     print("scored at {}x{}".format(*metrics["score_size"]))
+    print(_face_line(metrics["face"]))
     for label, values in rows:
         if values and values.get("unavailable_reason"):
             print(f"{label}: unavailable, {values['unavailable_reason']}")

@@ -8,7 +8,8 @@ Metrics (means over the frames where the real frame has a pose):
   down); per-frame PSNR is capped at 100 dB so an exact match stays a finite JSON number.
 - person_ssim: SSIM over the windows centred inside the real frame's own person mask (MediaPipe's
   segmentation of the real frame at the scoring size), so a copied background cannot carry it.
-- face_ssim: on the face GAN's face crop.
+- face_ssim: on the face GAN's face crop, of frames made as transfers make them: with the face
+  refiner only where the model uses it (`face`: used and why, face_check.py).
 - pose_distance: mean pixel distance, at the scoring size, between the keypoints MediaPipe
   detects on the generated frame and on the real frame, over landmarks visible in both.
 - missed_detections: generated frames where MediaPipe finds nobody although the real frame shows
@@ -151,7 +152,7 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     pose_file = ensure_pose_model(config.pose_model)
 
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
-                               trained.face_generator, trained.face_side)
+                               trained.face_refiner, trained.face_side)  # as transfers run it
     model_scores, median_scores, nearest_scores = FrameScores(), FrameScores(), FrameScores()
     total = end - start
     with contextlib.ExitStack() as stack:
@@ -190,6 +191,7 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
         "frames_with_pose": int(usable.sum()),
         "resolution": list(model_size),
         "score_size": list(score_size),
+        "face": {k: trained.face[k] for k in ("used", "reason")},
         **model_scores.summary(),
         "lpips": None,
         "lpips_unavailable_reason": LPIPS_REASON,

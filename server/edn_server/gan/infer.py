@@ -3,7 +3,8 @@
 Pipeline: extract poses (cached) -> smooth -> normalize into the target's frame (the paper's
 ankle mapping, or with normalization off a uniform fit of the source frame into the target's)
 -> labels at the model's resolution -> the body generator, frame after frame, conditioned on its
-own previous output -> the face generator on the face box -> numbered PNGs and result.mp4.
+own previous output -> the face generator on the face box (unless the model's held-out face
+check turned it off, face_check.py) -> numbered PNGs and result.mp4.
 A person-mode model generates a window that follows the person and is composited over the
 target's plate at its native size (or `output_height`), or written alone with alpha
 (`output="person-alpha"`: RGBA PNGs, no mp4); see output_frames.py.
@@ -132,7 +133,7 @@ def transfer(
     frames = output_frames(trained, poses, output, output_height)
     write_video = write_video and frames.video
     engine = SequenceGenerator(trained.generator, trained.resolution, pick_device(device, trained.generator),
-                               trained.face_generator if face else None, trained.face_side,
+                               trained.face_refiner if face else None, trained.face_side,
                                compile=compile_wanted(compile, len(poses)))
     names = [frame_name(poses.frame_start + i) for i in range(len(poses))]
     created = not out_dir.exists()
@@ -227,7 +228,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _manifest(names, info, start, end, trained, normalization, smoothing, face, write_video) -> dict:
-    used_face = bool(face and trained.face_generator is not None)
+    used_face = bool(face and trained.face_refiner is not None)
     return {
         "version": MANIFEST_VERSION,
         "frames": names,

@@ -26,6 +26,7 @@ from ..person.plate import FULL_FRAME, PERSON
 from ..pose.normalize import PoseStats
 from .configs import GeneratorConfig, load_network_state
 from .face import FaceBox, face_box
+from .face_check import face_decision
 from .labels import model_keypoints, render_model_label
 from .networks import define_face_generator, define_generator
 from .train_config import TrainConfig
@@ -50,6 +51,8 @@ class TrainedModel:
 
     resolution: (w, h) of generated frames (the config's output_size).
     face_side: side of the face crop the face generator refines (None without a face stage).
+    face_generator: the face stage's weights, loaded even where `face` marks it unused (training
+        continues them); transfers run `face_refiner`.
     stats: the target's pose statistics (normalize source poses to them before rendering labels).
     info: the parsed model.json.
     mode: "person" (generates the person's colour and alpha in a window, composited over the plate)
@@ -76,6 +79,16 @@ class TrainedModel:
             raise EdnError(BAD_MODEL, f"{self.folder / PLATE_FILE} is missing or unreadable; the person-mode model "
                                       f"{self.name!r} needs its background plate. Train the model again.")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    @property
+    def face(self) -> dict[str, Any]:
+        """{"used": bool, "reason": str, ...}: whether transfers run the face refiner (face_check.py)."""
+        return face_decision(self.info, self.face_generator is not None)
+
+    @property
+    def face_refiner(self) -> nn.Module | None:
+        """The face generator transfers run: None without a face stage or one its held-out check turned off."""
+        return self.face_generator if self.face["used"] else None
 
     @property
     def device(self) -> torch.device:

@@ -12,7 +12,8 @@ checkpoint_every_minutes minutes, and on cancel, Ctrl-C or failure of a step; `r
 continues from it (with a steps budget the result is the same as an uninterrupted run). When the
 run finishes, model.json and weights.pt are written (model_io), with samples.png and losses.png,
 and the checkpoint is removed. heldout_sample.png (training_review) is written after the first
-step, every few minutes and at the end. Under torchrun, see distributed.py.
+step, every few minutes and at the end. The face stage is kept only if it raises held-out face
+SSIM (face_check.py, model.json "face"). Under torchrun, see distributed.py.
 A finished model continues (`resume=True` without a checkpoint) as train_more.py says.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .checkpoint import (
 )
 from .dataset import PairSampler, TrainingData, build_dataset
 from .discriminators import FaceDiscriminator, discriminator_from_config
+from .face_check import check_face_stage
 from .losses import VGGLoss
 from .model_io import TrainedModel, load_trained_model, save_trained_model
 from .networks import define_face_generator, define_generator
@@ -365,7 +367,10 @@ class TrainingRun:
         final_stage = self.last_stage
         if self.env.is_main:
             self._write_reports(final_stage)
-            write_heldout(self.folder, final_stage.networks, final_stage.data, self.config.holdout_fraction, self.device)
+            face = None if face_generator is None else check_face_stage(generator, face_generator, final_stage.data,
+                                                                         self.config.holdout_fraction, self.device, self.folder)
+            write_heldout(self.folder, final_stage.networks, final_stage.data, self.config.holdout_fraction, self.device,
+                          use_face=face is None or face.used)  # the frames transfers will make
             out = self.datasets["out"]
             last = self.history.entries[-1] if self.history.entries else {}
             info = {
@@ -376,6 +381,7 @@ class TrainingRun:
                              "minutes": self.position.minutes}, "vgg_loss": isinstance(self._vgg, VGGLoss),
                              "face_stage": face_generator is not None},
                 "target": self.target,
+                **({"face": face.to_dict()} if face else {}),
                 **layer_info(self.folder, self.layer, self.config),
                 "dataset": {"folder": str(out.folder), "train_frames": out.training_frames(self.config.holdout_fraction),
                             "frames": len(out)},
