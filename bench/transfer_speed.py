@@ -34,7 +34,7 @@ VARIANTS = {  # name: (person mode, output kind, compile)
     "full-frame 256x128": (False, "composite", "off"),
     "person composite 1024x512": (True, "composite", "off"),
     "person-alpha 1024x512": (True, "person-alpha", "off"),
-    "person composite 1024x512, compiled": (True, "composite", "on"),
+    "person composite 1024x512 compiled": (True, "composite", "on"),
 }
 TARGET_FPS = 8.0
 
