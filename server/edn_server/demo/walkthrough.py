@@ -1,7 +1,8 @@
 """`make demo`: the main job on the embedded sample dancers (or your own clips), end to end.
 
-Steps: pose model → sample clips (rendered once, cached) → a `preview` model of the target trained
-for a few minutes (reused on later runs) → the real Blender extension transferring the source
+Steps: pose model → sample clips (shipped with edn, see shipped.py; rendered once and cached with
+--quick) → a `preview` model of the target (the shipped one for the sample target; else, or with
+--retrain, trained for a few minutes and reused on later runs) → the real Blender extension transferring the source
 dancer's motion to it through the job server (`demo_blender`; with --no-blender the transfer runs
 directly) → pictures in `out/`: side_by_side.mp4 (source | normalized pose | result) and contact_sheet.png.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from ..errors import EdnError
 from ..names import SECONDS, TRAIN_STAGE
 from ..progress import TqdmProgress
+from .shipped import ShippedDemo, install_model, shipped_demo
 
 PANEL_HEIGHT = 256
 
@@ -87,8 +89,10 @@ def model_name_for(target: Path, preset: str) -> str:
     return f"demo-{target.stem[:40]}-{preset}-{content_hash(target)[:8]}"
 
 
-def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
-    """Train the target (or reuse the finished model of an earlier demo run; resume an interrupted one)."""
+def ensure_model(target: Path, preset: str, minutes: float, retrain: bool, shipped: ShippedDemo | None = None):
+    """Train the target (or reuse the finished model of an earlier demo run; resume an interrupted one).
+    With `shipped` (the sample target's shipped model) and no `retrain`, that model is installed instead
+    of training, once its files pass their sha256 check."""
     from .. import config, registry
     from ..gan.model_io import load_trained_model
     from ..gan.train import train
@@ -97,6 +101,13 @@ def ensure_model(target: Path, preset: str, minutes: float, retrain: bool):
     folder = registry.models_dir(config.data_dir()) / name
     if retrain and folder.exists():
         registry.delete_model(config.data_dir(), name)
+    if not retrain and shipped is not None and not (folder / registry.MODEL_FILE).is_file():
+        if shipped.model_name != name:  # the clip is not the one the model was trained on
+            print(f"The shipped demo model {shipped.model_name!r} is not a model of {target}; training one.", flush=True)
+        elif install_model(shipped, folder.parent):
+            print(f"Installed the shipped demo model {name!r} (trained by `edn train`: see {shipped.folder}/COMMAND.md; "
+                  "make demo RETRAIN=1 trains your own).", flush=True)
+            return load_trained_model(name)
     if (folder / registry.MODEL_FILE).is_file():
         print(f"Reusing the trained model {name!r} (make demo RETRAIN=1 trains it again).", flush=True)
         return load_trained_model(name)
@@ -171,7 +182,8 @@ def run(out: Path, source: Path | None, target: Path | None, preset: str, minute
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     ensure_pose_model("full")
-    if source is None or target is None:
+    shipped = None if quick else shipped_demo()
+    if (source is None or target is None) and shipped is None:
         from .samples import render_samples
 
         print("Rendering the embedded sample dancers (once; cached for later runs)…", flush=True)
@@ -182,9 +194,14 @@ def run(out: Path, source: Path | None, target: Path | None, preset: str, minute
             bar.close()
         source = source or samples.source
         target = target or samples.target
+    elif source is None or target is None:
+        print(f"Using the sample dancers shipped with edn ({shipped.folder}).", flush=True)
+        source = source or shipped.source
+        target = target or shipped.target
     print(f"target: {target}\nsource: {source}", flush=True)
 
-    model = ensure_model(target, preset, minutes, retrain)
+    sample_model = shipped is not None and target == shipped.target and preset == shipped.model_preset
+    model = ensure_model(target, preset, minutes, retrain, shipped if sample_model else None)
     if blender:
         # The walkthrough's Transfer Motion job writes the frames; the pictures below reuse them.
         if not run_blender_walkthrough(source, model.name, out, max_frames):
@@ -226,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=Path, help="your target subject clip (default: the embedded sample)")
     parser.add_argument("--preset", choices=("preview", "paper", "tiny"), default="preview")
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget for the target (default 5)")
-    parser.add_argument("--retrain", action="store_true", help="train the target again even if a demo model exists")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train the target again even if a demo model exists (or is shipped, for the sample target)")
     parser.add_argument("--max-frames", type=int, default=None, help="transfer at most this many source frames")
     parser.add_argument("--quick", action="store_true", help="short, small samples (for tests)")
     parser.add_argument("--no-blender", action="store_true", help="skip the headless Blender walkthrough")
