@@ -33,9 +33,10 @@ SEARCH_HEIGHT = 64
 
 
 def training_clip_frames(trained: TrainedModel, resize: Callable[[np.ndarray], np.ndarray], progress: Progress,
-                         cancelled) -> tuple[np.ndarray, str] | None:
+                         cancelled, every_frame: bool = True) -> tuple[np.ndarray, str] | None:
     """The model's training frames decoded from its target clip through `resize`, and their source,
-    or None when model.json names no clip or the clip is gone or changed length."""
+    or None when model.json names no clip or the clip is gone or changed length. Without
+    `every_frame` only the median's frames (spread evenly) are kept."""
     from .. import media as media_io
     from ..errors import EdnError
 
@@ -50,13 +51,9 @@ def training_clip_frames(trained: TrainedModel, resize: Callable[[np.ndarray], n
     dataset = trained.info.get("dataset") or {}
     count = int(dataset.get("train_frames") or (end - start)) if isinstance(dataset, dict) else end - start
     end = min(end, start + max(1, count))
-    kept = []
-    with contextlib.closing(media_io.iter_frames(info, start, end)) as frames:
-        for i, frame in enumerate(frames):
-            check_cancelled(cancelled)
-            kept.append(resize(frame))
-            progress(i + 1, end - start, TRAINING_FRAMES_STAGE)
-    return np.stack(kept), f"training frames [{start}, {end}) of {info.path}"
+    wanted = None if every_frame else _spread(end - start)
+    frames = _decode(info, start, end, resize, progress, cancelled, TRAINING_FRAMES_STAGE, wanted)
+    return frames, f"training frames [{start}, {end}) of {info.path}"
 
 
 def training_frames(trained: TrainedModel) -> tuple[np.ndarray, Path] | None:
@@ -86,30 +83,36 @@ def median_baseline(trained: TrainedModel, clip: tuple[np.ndarray, str] | None, 
     frames `clip`, else the dataset cache, else the evaluated range."""
     if clip is not None:
         frames, source = clip
-        return np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8), source
+        return _median(frames), source
     found = training_frames(trained)
     if found is not None:
         frames, folder = found
         progress(len(frames), len(frames), MEDIAN_STAGE)
-        median = np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8)
-        return resize(median), f"training frames ({folder})"
-    return _median_of_clip(info, start, end, resize, progress, cancelled), f"evaluated clip frames [{start}, {end})"
+        return resize(_median(frames)), f"training frames ({folder})"
+    frames = _decode(info, start, end, resize, progress, cancelled, MEDIAN_STAGE, _spread(end - start))
+    return _median(frames), f"evaluated clip frames [{start}, {end})"
 
 
-def _median_of_clip(info, start: int, end: int, resize, progress: Progress, cancelled) -> np.ndarray:
-    """Per-pixel median of up to MEDIAN_FRAMES frames spread evenly over [start, end)."""
+def _median(frames: np.ndarray) -> np.ndarray:
+    """Per-pixel median of up to MEDIAN_FRAMES of `frames`, spread evenly."""
+    return np.median(frames[_spread(len(frames))], axis=0).round().astype(np.uint8)
+
+
+def _decode(info, start: int, end: int, resize: Callable[[np.ndarray], np.ndarray], progress: Progress, cancelled,
+            stage: str, wanted: np.ndarray | None = None) -> np.ndarray:
+    """Frames [start, end) of a clip through `resize`: all of them, or those at the `wanted`
+    offsets from `start` (the rest are decoded but not kept)."""
     from .. import media as media_io
 
-    total = end - start
-    wanted = set(_spread(total).tolist())
+    keep = None if wanted is None else set(wanted.tolist())
     kept = []
     with contextlib.closing(media_io.iter_frames(info, start, end)) as frames:
         for i, frame in enumerate(frames):
             check_cancelled(cancelled)
-            if i in wanted:
+            if keep is None or i in keep:
                 kept.append(resize(frame))
-            progress(i + 1, total, MEDIAN_STAGE)
-    return np.median(np.stack(kept), axis=0).round().astype(np.uint8)
+            progress(i + 1, end - start, stage)
+    return np.stack(kept)
 
 
 class NearestFrame:

@@ -144,7 +144,8 @@ def evaluate(model: str | TrainedModel, video: str | os.PathLike, out_json: str 
     usable = poses.usable
     to_score = _resizer(score_size)
     median = median_source = nearest = None
-    clip = training_clip_frames(trained, to_score, progress, cancelled) if baselines else None
+    # every training frame for the nearest-frame search; the median needs only its spread of them
+    clip = training_clip_frames(trained, to_score, progress, cancelled, every_frame="nearest" in baselines) if baselines else None
     if "median" in baselines:
         median, median_source = median_baseline(trained, clip, info, start, end, to_score, progress, cancelled)
     if "nearest" in baselines:
