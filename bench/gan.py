@@ -25,13 +25,13 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from gan_training import TARGET_SIZE, _sync, best_seconds, training  # noqa: F401  (bench/gan_training.py; gpu_check uses them)
+from worker_process import run_worker  # bench/worker_process.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -299,13 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             command = [sys.executable, __file__, "--worker", preset, "--device", args.device, "--threads", str(threads)]
             if args.quick:
                 command.append("--quick")
-            started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(done.stderr[-3000:], file=sys.stderr)
-                return done.returncode
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            row["wall_s"] = time.perf_counter() - started
+            row = run_worker(command)
             rows.append(row)
             print(f"{preset} ({row['threads']} threads): {json.dumps(row)}", flush=True)
     suffix = "" if args.device == "cpu" else f"_{args.device}"

@@ -19,11 +19,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from worker_process import run_worker  # bench/worker_process.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -126,13 +126,7 @@ def main() -> int:
         for variant in args.variants.split(","):
             for threads in (int(t) for t in args.threads.split(",")):
                 command = [sys.executable, __file__, "--worker", variant, "--worker-threads", str(threads), "--frames", str(args.frames)]
-                started = time.perf_counter()
-                done = subprocess.run(command, capture_output=True, text=True, env={**env, "OMP_NUM_THREADS": str(threads)})
-                if done.returncode != 0:
-                    print(done.stderr[-3000:], file=sys.stderr)
-                    return done.returncode
-                row = json.loads(done.stdout.strip().splitlines()[-1])
-                row["wall_s"] = time.perf_counter() - started
+                row = run_worker(command, env={**env, "OMP_NUM_THREADS": str(threads)})
                 rows.append(row)
                 print(f"{variant:38s} {threads} thr: {row['fps_generated']:.1f} frames/s ({row['ms_per_frame']:.0f} ms) "
                       f"at {row['size'][0]}x{row['size'][1]}", flush=True)
